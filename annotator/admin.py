@@ -1,0 +1,181 @@
+"""Django admin for managers: exams, taxonomies, campaigns, reads and jobs.
+
+Label history is read-only here as everywhere; patient links are visible only
+to users with the explicit ``view_patientlink`` permission (managers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from annotator.models import (
+    Adjudication,
+    Assignment,
+    Campaign,
+    CampaignExam,
+    Decision,
+    DiagnosticClass,
+    Exam,
+    Job,
+    LabelRevision,
+    PatientLink,
+    TaxonomyVersion,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that change only through the workflow services, never by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Exam)
+class ExamAdmin(admin.ModelAdmin):
+    list_display = [
+        "exam_id",
+        "dataset",
+        "patient_pseudonym",
+        "age",
+        "sex",
+        "sampling_rate",
+        "n_samples",
+        "source_format",
+        "imported_at",
+    ]
+    list_filter = ["dataset", "source_format", "sex"]
+    search_fields = ["exam_id", "patient_pseudonym"]
+    readonly_fields = [
+        "signal_key",
+        "signal_sha256",
+        "signal_dtype",
+        "signal_gain",
+        "n_samples",
+        "sampling_rate",
+        "lead_names",
+        "imported_at",
+    ]
+
+
+@admin.register(PatientLink)
+class PatientLinkAdmin(ReadOnlyAdmin):
+    list_display = ["pseudonym", "dataset", "source_patient_id", "created_at"]
+    search_fields = ["pseudonym", "source_patient_id"]
+
+
+class DiagnosticClassInline(admin.TabularInline):
+    model = DiagnosticClass
+    fields = [
+        "display_order",
+        "code",
+        "name",
+        "group",
+        "parent",
+        "snomed_ct",
+        "shortcut",
+        "exclusive_group",
+    ]
+    extra = 0
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or not obj.is_frozen
+
+    has_add_permission = has_change_permission
+    has_delete_permission = has_change_permission
+
+
+@admin.register(TaxonomyVersion)
+class TaxonomyVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "frozen_at", "created_at"]
+    inlines = [DiagnosticClassInline]
+    readonly_fields = ["frozen_at"]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "taxonomy",
+        "readers_per_exam",
+        "adjudication_policy",
+        "created_at",
+    ]
+    filter_horizontal = ["readers", "adjudicators"]
+    search_fields = ["name"]
+
+
+@admin.register(CampaignExam)
+class CampaignExamAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "exam", "n_assigned", "n_submitted", "consensus_state"]
+    list_filter = ["campaign", "consensus_state"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(ReadOnlyAdmin):
+    list_display = [
+        "campaign",
+        "exam",
+        "reader",
+        "status",
+        "claimed_at",
+        "lease_expires_at",
+        "submitted_at",
+    ]
+    list_filter = ["campaign", "status"]
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdmin):
+    list_display = ["assignment", "labels", "quality", "version", "updated_at"]
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(ReadOnlyAdmin):
+    list_display = [
+        "campaign",
+        "exam",
+        "adjudicator",
+        "labels",
+        "version",
+        "updated_at",
+    ]
+
+
+@admin.register(LabelRevision)
+class LabelRevisionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "kind",
+        "campaign",
+        "exam",
+        "actor",
+        "version",
+        "old_labels",
+        "new_labels",
+        "source",
+    ]
+    list_filter = ["kind", "campaign"]
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "campaign",
+        "status",
+        "progress",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["kind", "status"]

@@ -1,0 +1,11 @@
+"""App configuration for the annotator domain."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AnnotatorConfig(AppConfig):
+    name = "annotator"
+    verbose_name = "ECG Annotator"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,39 @@
+"""Workflow roles as Django groups, and the checks the API and pages share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annotator.models import Role
+
+# Model permissions each group gets (managers administer; the others work
+# through the API, where querysets are filtered to their assignments).
+MANAGER_PERMISSIONS = [
+    f"{action}_{model}"
+    for model in ("exam", "taxonomyversion", "diagnosticclass", "campaign", "job")
+    for action in ("view", "add", "change")
+] + [
+    "view_patientlink",
+    "view_campaignexam",
+    "view_assignment",
+    "view_decision",
+    "view_adjudication",
+    "view_labelrevision",
+]
+
+
+def has_role(user: Any, role: Role | str) -> bool:
+    """Superusers hold every role; others hold the roles of their groups."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    cache = getattr(user, "_role_cache", None)
+    if cache is None:
+        cache = set(user.groups.values_list("name", flat=True))
+        user._role_cache = cache
+    return str(role) in cache
+
+
+def is_manager(user: Any) -> bool:
+    return has_role(user, Role.MANAGER)

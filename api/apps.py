@@ -1,0 +1,10 @@
+"""App configuration for the REST API."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "api"
+    verbose_name = "ECG Annotator API"

@@ -1,0 +1,86 @@
+"""Shared fixtures: isolated storage, the fixed cast of users, service gates.
+
+Tests that need PostgreSQL, Redis with a Celery worker, or Chromium skip with a
+message saying how to enable them, unless REQUIRE_SERVICES=1 /
+REQUIRE_BROWSER=1 are set (as in CI), where a missing service fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests import factories
+
+REPO = Path(__file__).resolve().parent.parent
+# Real ECG records for tests live beside the repository, never inside it.
+SHARED_WFDB = Path(
+    os.environ.get("ECG_TEST_DATA", REPO.parent / "shared" / "data" / "wfdb")
+)
+
+
+def _require(flag: str, message: str) -> None:
+    if os.environ.get(flag) == "1":
+        pytest.fail(f"{message} ({flag}=1 makes this a failure instead of a skip)")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path: Path) -> Path:
+    """Every test stores signals and job outputs in its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def wfdb_dir() -> Path:
+    if not (SHARED_WFDB / "s0010_re.hea").exists():
+        pytest.skip(f"real WFDB records not found in {SHARED_WFDB}; set ECG_TEST_DATA")
+    return SHARED_WFDB
+
+
+@pytest.fixture
+def postgres() -> None:
+    """Skip (or fail under REQUIRE_SERVICES=1) unless the suite runs on PostgreSQL."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        _require(
+            "REQUIRE_SERVICES",
+            "needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres",
+        )
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL")
+    if not url:
+        _require(
+            "REQUIRE_SERVICES",
+            "needs Redis: run with REDIS_URL=redis://127.0.0.1:6379/0",
+        )
+    return url
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not shutil.which(path):
+        _require(
+            "REQUIRE_BROWSER", f"needs Chromium at {path}: apt-get install -y chromium"
+        )
+    return path
+
+
+@pytest.fixture
+def cast(db) -> factories.Cast:
+    """Two readers, an adjudicator, a manager and an outsider."""
+    return factories.make_cast()
+
+
+@pytest.fixture
+def taxonomy(db):
+    return factories.default_taxonomy()

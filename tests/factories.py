@@ -1,0 +1,101 @@
+"""Deterministic factories: a fixed cast of users and small domain objects."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from django.contrib.auth.models import Group, User
+
+from annotator.models import Campaign, CampaignExam, Exam, TaxonomyVersion
+from annotator.taxonomy import DEFAULT_TAXONOMY_NAME, DEFAULT_TAXONOMY_VERSION
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Cast:
+    reader1: User
+    reader2: User
+    adjudicator: User
+    manager: User
+    outsider: User
+
+
+def make_user(username: str, *roles: str) -> User:
+    user = User.objects.create_user(username=username, password=PASSWORD)
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def make_cast() -> Cast:
+    return Cast(
+        reader1=make_user("reader1", "reader"),
+        reader2=make_user("reader2", "reader"),
+        adjudicator=make_user("adjudicator", "adjudicator"),
+        manager=make_user("manager", "manager"),
+        outsider=make_user("outsider", "reader"),
+    )
+
+
+def default_taxonomy() -> TaxonomyVersion:
+    return TaxonomyVersion.objects.get(
+        name=DEFAULT_TAXONOMY_NAME, version=DEFAULT_TAXONOMY_VERSION
+    )
+
+
+def make_exam(exam_id: str = "E1", *, dataset: str = "test", **fields) -> Exam:
+    """An exam row without a stored signal (workflow tests do not read signals)."""
+    key = hashlib.sha256(f"{dataset}/{exam_id}".encode()).hexdigest()
+    values = {
+        "patient_pseudonym": "P-" + key[:12],
+        "sampling_rate": 500.0,
+        "n_samples": 5000,
+        "lead_names": [
+            "I",
+            "II",
+            "III",
+            "aVR",
+            "aVL",
+            "aVF",
+            "V1",
+            "V2",
+            "V3",
+            "V4",
+            "V5",
+            "V6",
+        ],
+        "signal_key": f"signals/test/{key}.npy",
+        "signal_sha256": key,
+        "source_format": "npy",
+    }
+    values.update(fields)
+    return Exam.objects.create(dataset=dataset, exam_id=exam_id, **values)
+
+
+def make_exams(n: int, *, dataset: str = "test") -> list[Exam]:
+    return [make_exam(f"E{i:05d}", dataset=dataset) for i in range(n)]
+
+
+def make_campaign(
+    cast: Cast, exams: list[Exam], *, name: str = "Pilot", **fields
+) -> Campaign:
+    campaign = Campaign.objects.create(
+        name=name, taxonomy=default_taxonomy(), created_by=cast.manager, **fields
+    )
+    campaign.readers.set([cast.reader1, cast.reader2])
+    campaign.adjudicators.set([cast.adjudicator])
+    CampaignExam.objects.bulk_create(
+        CampaignExam(campaign=campaign, exam=e) for e in exams
+    )
+    return campaign
+
+
+def sine_signal(n_leads: int = 12, n_samples: int = 5000, seed: int = 0) -> np.ndarray:
+    """A small deterministic int16 signal in microvolts (not an ECG)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_samples)
+    base = 500 * np.sin(2 * np.pi * t / 500)
+    return (base + rng.integers(-20, 20, size=(n_leads, n_samples))).astype(np.int16)
