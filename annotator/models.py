@@ -299,6 +299,7 @@ class CampaignExam(models.Model):
         PENDING = "pending", "Pending reads"
         UNANIMOUS = "unanimous", "Unanimous"
         MAJORITY = "majority", "Majority"
+        POLICY = "policy", "Settled by policy (no class needing adjudication differs)"
         NEEDS_ADJUDICATION = "needs_adjudication", "Needs adjudication"
         ADJUDICATED = "adjudicated", "Adjudicated"
 
@@ -309,6 +310,9 @@ class CampaignExam(models.Model):
         Exam, on_delete=models.PROTECT, related_name="campaign_links"
     )
     n_assigned = models.PositiveSmallIntegerField(default=0)
+    # n_assigned < the campaign's overlap; kept beside the counter so the claim
+    # query walks a partial index of open exams only, however large the campaign.
+    is_open = models.BooleanField(default=True)
     n_submitted = models.PositiveSmallIntegerField(default=0)
     consensus_state = models.CharField(
         max_length=24, choices=ConsensusState.choices, default=ConsensusState.PENDING
@@ -327,7 +331,14 @@ class CampaignExam(models.Model):
                 name="campaign_exam_submitted_le_assigned",
             ),
         ]
-        indexes = [models.Index(fields=["campaign", "consensus_state"])]
+        indexes = [
+            models.Index(fields=["campaign", "consensus_state"]),
+            models.Index(
+                fields=["campaign", "exam"],
+                condition=Q(is_open=True),
+                name="campaign_exam_open",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign_id}:{self.exam_id}"
@@ -364,6 +375,7 @@ class Assignment(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "reader", "status"]),
+            models.Index(fields=["campaign", "reader", "exam"]),
             models.Index(fields=["status", "lease_expires_at"]),
         ]
 

@@ -9,7 +9,7 @@ import numpy as np
 from django.contrib.auth.models import Group, User
 
 from annotator.models import Campaign, CampaignExam, Exam, TaxonomyVersion
-from annotator.taxonomy import DEFAULT_TAXONOMY_NAME, DEFAULT_TAXONOMY_VERSION
+from annotator.taxonomy import load_default_taxonomy
 
 PASSWORD = "correct horse battery staple"
 
@@ -26,7 +26,8 @@ class Cast:
 def make_user(username: str, *roles: str) -> User:
     user = User.objects.create_user(username=username, password=PASSWORD)
     for role in roles:
-        user.groups.add(Group.objects.get(name=role))
+        # get_or_create: transactional tests flush the groups the migration made.
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 
@@ -41,9 +42,7 @@ def make_cast() -> Cast:
 
 
 def default_taxonomy() -> TaxonomyVersion:
-    return TaxonomyVersion.objects.get(
-        name=DEFAULT_TAXONOMY_NAME, version=DEFAULT_TAXONOMY_VERSION
-    )
+    return load_default_taxonomy()
 
 
 def make_exam(exam_id: str = "E1", *, dataset: str = "test", **fields) -> Exam:

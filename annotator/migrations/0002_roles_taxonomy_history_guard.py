@@ -1,4 +1,9 @@
-"""Roles as groups, the default 66-class taxonomy, and the label-history guard."""
+"""Roles as groups, the default 66-class taxonomy, and the label-history guard.
+
+The guard refuses row UPDATE and DELETE on PostgreSQL. TRUNCATE is left to
+privileges (only the table owner may truncate; run the app as another role),
+because Django's own flush, used by `manage.py flush` and tests, truncates.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,8 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER annotator_labelrevision_append_only
     BEFORE UPDATE OR DELETE ON annotator_labelrevision
     FOR EACH ROW EXECUTE FUNCTION annotator_label_history_append_only();
-CREATE TRIGGER annotator_labelrevision_no_truncate
-    BEFORE TRUNCATE ON annotator_labelrevision
-    FOR EACH STATEMENT EXECUTE FUNCTION annotator_label_history_append_only();
 """
 DROP_HISTORY_GUARD_SQL = """
-DROP TRIGGER IF EXISTS annotator_labelrevision_no_truncate ON annotator_labelrevision;
 DROP TRIGGER IF EXISTS annotator_labelrevision_append_only ON annotator_labelrevision;
 DROP FUNCTION IF EXISTS annotator_label_history_append_only();
 """
