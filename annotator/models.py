@@ -31,6 +31,28 @@ class ExamQuerySet(models.QuerySet):
     def in_campaign(self, campaign: Campaign) -> ExamQuerySet:
         return self.filter(campaign_links__campaign=campaign)
 
+    def visible_to(self, user: Any) -> ExamQuerySet:
+        """Managers see every exam; readers the exams they hold or read;
+        adjudicators the exams that reached adjudication in their campaigns."""
+        from annotator.roles import is_manager
+
+        if is_manager(user):
+            return self
+        held = Assignment.objects.filter(
+            exam=models.OuterRef("pk"),
+            reader=user,
+            status__in=[Assignment.Status.CLAIMED, Assignment.Status.SUBMITTED],
+        )
+        adjudicable = CampaignExam.objects.filter(
+            exam=models.OuterRef("pk"),
+            campaign__adjudicators=user,
+            consensus_state__in=[
+                CampaignExam.ConsensusState.NEEDS_ADJUDICATION,
+                CampaignExam.ConsensusState.ADJUDICATED,
+            ],
+        )
+        return self.filter(models.Exists(held) | models.Exists(adjudicable))
+
 
 class Exam(models.Model):
     """One 12-lead recording; the signal itself lives in storage at ``signal_key``."""
@@ -221,6 +243,27 @@ class DiagnosticClass(models.Model):
 # --- Campaigns and reads -------------------------------------------------------
 
 
+class CampaignQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> CampaignQuerySet:
+        """Managers see every campaign; others the ones they read or adjudicate."""
+        from annotator.roles import is_manager
+
+        if is_manager(user):
+            return self
+        return self.filter(
+            models.Exists(
+                Campaign.readers.through.objects.filter(
+                    campaign=models.OuterRef("pk"), user=user
+                )
+            )
+            | models.Exists(
+                Campaign.adjudicators.through.objects.filter(
+                    campaign=models.OuterRef("pk"), user=user
+                )
+            )
+        )
+
+
 class Campaign(models.Model):
     """A labeling project: which exams, which taxonomy, who reads, how blinded."""
 
@@ -272,6 +315,8 @@ class Campaign(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "id"]
@@ -394,7 +439,7 @@ class Decision(models.Model):
     assignment = models.OneToOneField(
         Assignment, on_delete=models.PROTECT, related_name="decision"
     )
-    labels = models.JSONField(default=list, help_text="Sorted class codes.")
+    labels = models.JSONField(default=list, help_text="Class codes, taxonomy order.")
     quality = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)

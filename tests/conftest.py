@@ -38,6 +38,8 @@ def _require(flag: str, message: str) -> None:
 def _isolated_media(settings, tmp_path: Path) -> Path:
     """Every test stores signals and job outputs in its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Password hashing is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return settings.MEDIA_ROOT
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.contrib.auth.models import Group, User
 
-from annotator.models import Campaign, CampaignExam, Exam, TaxonomyVersion
+from annotator import services
+from annotator.models import Campaign, Exam, TaxonomyVersion
 from annotator.taxonomy import load_default_taxonomy
 
 PASSWORD = "correct horse battery staple"
@@ -81,15 +82,16 @@ def make_exams(n: int, *, dataset: str = "test") -> list[Exam]:
 def make_campaign(
     cast: Cast, exams: list[Exam], *, name: str = "Pilot", **fields
 ) -> Campaign:
-    campaign = Campaign.objects.create(
-        name=name, taxonomy=default_taxonomy(), created_by=cast.manager, **fields
+    """Readers 1 and 2, the adjudicator, created by the manager, via the service."""
+    return services.create_campaign(
+        name=name,
+        taxonomy=default_taxonomy(),
+        exams=exams,
+        readers=[cast.reader1, cast.reader2],
+        adjudicators=[cast.adjudicator],
+        created_by=cast.manager,
+        **fields,
     )
-    campaign.readers.set([cast.reader1, cast.reader2])
-    campaign.adjudicators.set([cast.adjudicator])
-    CampaignExam.objects.bulk_create(
-        CampaignExam(campaign=campaign, exam=e) for e in exams
-    )
-    return campaign
 
 
 def sine_signal(n_leads: int = 12, n_samples: int = 5000, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,617 @@
+"""Every write that spans models: campaigns, claims, decisions, adjudications.
+
+Views and commands call these; nothing else saves a Decision, Assignment,
+Adjudication or CampaignExam. Each function is atomic, and the invariants that
+matter under concurrency (overlap, one read per reader, versions) are enforced
+by conditional UPDATEs and database constraints, not by reading then writing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Max, Value, When
+from django.utils import timezone
+
+from annotator.models import (
+    Adjudication,
+    Assignment,
+    Campaign,
+    CampaignExam,
+    Decision,
+    Exam,
+    LabelRevision,
+    TaxonomyVersion,
+)
+from annotator.roles import has_role
+
+CLAIM_CANDIDATES = 8  # open exams tried per claim before concluding none is left
+CREATE_BATCH = 5000
+
+
+class WorkflowError(Exception):
+    """A request the workflow refuses; the message tells a person what to do."""
+
+    status = 400
+
+
+class NotFound(WorkflowError):
+    status = 404
+
+
+class Conflict(WorkflowError):
+    status = 409
+
+
+class PreconditionFailed(WorkflowError):
+    status = 412
+
+
+class InvalidLabels(WorkflowError):
+    status = 400
+
+
+# --- Campaigns -------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_campaign(
+    *,
+    name: str,
+    taxonomy: TaxonomyVersion,
+    exams: Iterable[Exam] | Any,
+    readers: Sequence[AbstractBaseUser],
+    adjudicators: Sequence[AbstractBaseUser] = (),
+    readers_per_exam: int = 2,
+    created_by: AbstractBaseUser | None = None,
+    **options: Any,
+) -> Campaign:
+    """Create a campaign over ``exams`` (a queryset or a list) and freeze its taxonomy.
+
+    ``options`` are further Campaign fields (blinding, adjudication policy,
+    majority vote, lease minutes, description).
+    """
+    if readers_per_exam < 1:
+        raise WorkflowError("readers_per_exam must be at least 1.")
+    if len(readers) < readers_per_exam:
+        raise WorkflowError(
+            f"{readers_per_exam} readers per exam needs at least that many readers "
+            f"in the pool; {len(readers)} given."
+        )
+    overlap = set(u.pk for u in readers) & set(u.pk for u in adjudicators)
+    if overlap:
+        raise WorkflowError("An adjudicator cannot also read in the same campaign.")
+    codes = set(taxonomy.codes())
+    unknown = sorted(set(options.get("adjudication_codes") or []) - codes)
+    if unknown:
+        raise InvalidLabels(
+            f"Unknown class codes for adjudication: {', '.join(unknown)}."
+        )
+    campaign = Campaign.objects.create(
+        name=name,
+        taxonomy=taxonomy,
+        readers_per_exam=readers_per_exam,
+        created_by=created_by,
+        lease_minutes=options.pop("lease_minutes", None) or _default_lease(),
+        **options,
+    )
+    campaign.readers.set(readers)
+    campaign.adjudicators.set(adjudicators)
+    exam_ids = (
+        exams.values_list("pk", flat=True)
+        if hasattr(exams, "values_list")
+        else [e.pk for e in exams]
+    )
+    batch: list[CampaignExam] = []
+    for exam_id in exam_ids.iterator() if hasattr(exam_ids, "iterator") else exam_ids:
+        batch.append(CampaignExam(campaign=campaign, exam_id=exam_id))
+        if len(batch) >= CREATE_BATCH:
+            CampaignExam.objects.bulk_create(batch)
+            batch.clear()
+    CampaignExam.objects.bulk_create(batch)
+    taxonomy.freeze()
+    return campaign
+
+
+def _default_lease() -> int:
+    from django.conf import settings
+
+    return settings.ANNOTATOR_LEASE_MINUTES
+
+
+# --- Claiming --------------------------------------------------------------------
+
+
+def expire_leases(*, campaign: Campaign, now: dt.datetime | None = None) -> int:
+    """Return abandoned claims to the queue; returns how many were released.
+
+    A claim whose lease has run out is marked expired and its exam's counter
+    goes down, so another reader (or the same one) can take it.
+    """
+    now = now or timezone.now()
+    released = 0
+    stale = Assignment.objects.filter(
+        campaign=campaign, status=Assignment.Status.CLAIMED, lease_expires_at__lte=now
+    ).values_list("pk", "exam_id")[:500]
+    for pk, exam_id in stale:
+        with transaction.atomic():
+            # The status filter makes a release happen once, whoever gets here first.
+            if Assignment.objects.filter(
+                pk=pk, status=Assignment.Status.CLAIMED, lease_expires_at__lte=now
+            ).update(status=Assignment.Status.EXPIRED):
+                CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id).update(
+                    n_assigned=F("n_assigned") - 1, is_open=True
+                )
+                released += 1
+    return released
+
+
+def claim_next(
+    *, campaign: Campaign, reader: AbstractBaseUser, now: dt.datetime | None = None
+) -> Assignment | None:
+    """Give ``reader`` their next exam of ``campaign``, or None when none is left.
+
+    The reader's unfinished claim comes back first (with a renewed lease).
+    Otherwise an open exam is claimed by a conditional UPDATE of its counter
+    (``n_assigned < overlap``), so no exam ever has more readers than the
+    overlap, on any database; on PostgreSQL ``SKIP LOCKED`` also keeps
+    concurrent readers from queueing behind one another's rows.
+    """
+    if not campaign.readers.filter(pk=reader.pk).exists():
+        raise NotFound("No such campaign among yours.")
+    now = now or timezone.now()
+    expire_leases(campaign=campaign, now=now)
+    lease = now + dt.timedelta(minutes=campaign.lease_minutes)
+    with transaction.atomic():
+        # One claim at a time per reader: two tabs must not take two exams.
+        type(reader).objects.select_for_update().filter(pk=reader.pk).first()
+        current = (
+            Assignment.objects.filter(
+                campaign=campaign, reader=reader, status=Assignment.Status.CLAIMED
+            )
+            .order_by("claimed_at")
+            .first()
+        )
+        if current is not None:
+            current.lease_expires_at = lease
+            current.save(update_fields=["lease_expires_at"])
+            return current
+        # Readers walk the campaign in exam order; their cursor skips what they read.
+        cursor = (
+            Assignment.objects.filter(campaign=campaign, reader=reader).aggregate(
+                m=Max("exam_id")
+            )["m"]
+            or 0
+        )
+        assignment = _claim_from(campaign, reader, now, lease, after=cursor)
+        if assignment is None and cursor:
+            # Exams before the cursor may have reopened when a lease expired.
+            assignment = _claim_from(campaign, reader, now, lease, after=0)
+        return assignment
+
+
+def _claim_from(
+    campaign: Campaign,
+    reader: AbstractBaseUser,
+    now: dt.datetime,
+    lease: dt.datetime,
+    *,
+    after: int,
+) -> Assignment | None:
+    overlap = campaign.readers_per_exam
+    mine = Assignment.objects.filter(
+        campaign=campaign,
+        reader=reader,
+        status__in=[Assignment.Status.CLAIMED, Assignment.Status.SUBMITTED],
+    ).values("exam_id")
+    while True:
+        candidates = (
+            CampaignExam.objects.filter(
+                campaign=campaign, is_open=True, exam_id__gt=after
+            )
+            .exclude(exam_id__in=mine)
+            .order_by("exam_id")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        batch = list(candidates.values_list("pk", "exam_id")[:CLAIM_CANDIDATES])
+        if not batch:
+            return None
+        for link_pk, exam_id in batch:
+            if _take_slot(CampaignExam.objects.filter(pk=link_pk), overlap):
+                return _assign(campaign, reader, exam_id, now, lease)
+        after = batch[-1][1]
+
+
+def _take_slot(links: Any, overlap: int) -> bool:
+    """Count one more reader on an exam if it has room; False if it is full.
+
+    The single conditional UPDATE is the whole guard: two readers racing for
+    the last slot cannot both see ``n_assigned < overlap`` succeed.
+    """
+    return bool(
+        links.filter(n_assigned__lt=overlap).update(
+            n_assigned=F("n_assigned") + 1,
+            is_open=Case(
+                When(n_assigned__gte=overlap - 1, then=Value(False)),
+                default=Value(True),
+            ),
+        )
+    )
+
+
+def _assign(
+    campaign: Campaign,
+    reader: AbstractBaseUser,
+    exam_id: int,
+    now: dt.datetime,
+    lease: dt.datetime,
+) -> Assignment:
+    """Create the claim, or revive the reader's own expired claim of this exam."""
+    revived = Assignment.objects.filter(
+        campaign=campaign,
+        exam_id=exam_id,
+        reader=reader,
+        status=Assignment.Status.EXPIRED,
+    ).update(status=Assignment.Status.CLAIMED, claimed_at=now, lease_expires_at=lease)
+    if revived:
+        return Assignment.objects.get(campaign=campaign, exam_id=exam_id, reader=reader)
+    return Assignment.objects.create(
+        campaign=campaign,
+        exam_id=exam_id,
+        reader=reader,
+        claimed_at=now,
+        lease_expires_at=lease,
+    )
+
+
+# --- Decisions -------------------------------------------------------------------
+
+
+def clean_labels(campaign: Campaign, labels: Iterable[str]) -> list[str]:
+    """Validate codes against the campaign's taxonomy; taxonomy order, no repeats."""
+    order = {code: i for i, code in enumerate(campaign.taxonomy.codes())}
+    given = set(labels)
+    unknown = sorted(c for c in given if c not in order)
+    chosen = sorted((c for c in given if c in order), key=order.__getitem__)
+    if unknown:
+        raise InvalidLabels(
+            f"Unknown class code(s) for taxonomy {campaign.taxonomy}: "
+            f"{', '.join(unknown)}."
+        )
+    for group, members in campaign.taxonomy.exclusive_groups().items():
+        clash = [c for c in chosen if c in members]
+        if len(clash) > 1:
+            raise InvalidLabels(
+                f"{' and '.join(clash)} are mutually exclusive ({group}); choose one."
+            )
+    return chosen
+
+
+def clean_quality(quality: Iterable[str]) -> list[str]:
+    flags = sorted(set(quality))
+    unknown = [q for q in flags if q not in Decision.Quality.values]
+    if unknown:
+        raise InvalidLabels(
+            f"Unknown quality flag(s): {', '.join(unknown)}; "
+            f"use {', '.join(Decision.Quality.values)}."
+        )
+    return flags
+
+
+@transaction.atomic
+def submit_decision(
+    *,
+    assignment: Assignment,
+    reader: AbstractBaseUser,
+    labels: Iterable[str],
+    quality: Iterable[str] = (),
+    comment: str = "",
+    duration_ms: int | None = None,
+    source: str = "api",
+    now: dt.datetime | None = None,
+) -> Decision:
+    """Record a reader's read of their claimed exam and settle the exam if complete."""
+    now = now or timezone.now()
+    assignment = (
+        # of=self: locking the joined campaign row too would serialize every
+        # submit and deadlock with the deferred foreign-key checks at commit.
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("campaign__taxonomy")
+        .filter(pk=assignment.pk, reader=reader)
+        .first()
+    )
+    if assignment is None:
+        raise NotFound("No such assignment among yours.")
+    campaign = assignment.campaign
+    clean = clean_labels(campaign, labels)
+    flags = clean_quality(quality)
+    if assignment.status == Assignment.Status.SUBMITTED:
+        raise Conflict(
+            "This exam already has your decision; edit it with PUT "
+            "/api/decisions/{id}/ and its version in If-Match."
+        )
+    if assignment.status == Assignment.Status.EXPIRED:
+        # The lease ran out: the read still counts if the exam has room for it.
+        links = CampaignExam.objects.filter(
+            campaign=campaign, exam_id=assignment.exam_id
+        )
+        if not _take_slot(links, campaign.readers_per_exam):
+            raise Conflict(
+                "Your claim on this exam expired and it went to another reader; "
+                "ask for the next exam."
+            )
+    Assignment.objects.filter(pk=assignment.pk).update(
+        status=Assignment.Status.SUBMITTED, submitted_at=now
+    )
+    try:
+        with transaction.atomic():
+            decision = Decision.objects.create(
+                assignment=assignment,
+                labels=clean,
+                quality=flags,
+                comment=comment,
+                duration_ms=duration_ms,
+                created_at=now,
+                updated_at=now,
+            )
+    except IntegrityError:
+        raise Conflict("This exam already has your decision.") from None
+    LabelRevision.objects.create(
+        kind=LabelRevision.Kind.DECISION,
+        decision=decision,
+        campaign=campaign,
+        exam_id=assignment.exam_id,
+        actor=reader,
+        version=1,
+        old_labels=None,
+        new_labels=clean,
+        old_quality=None,
+        new_quality=flags,
+        note=comment,
+        source=source,
+        created_at=now,
+    )
+    link = CampaignExam.objects.select_for_update().get(
+        campaign=campaign, exam_id=assignment.exam_id
+    )
+    link.n_submitted = F("n_submitted") + 1
+    link.save(update_fields=["n_submitted"])
+    link.refresh_from_db()
+    settle_exam(link)
+    return decision
+
+
+@transaction.atomic
+def edit_decision(
+    *,
+    decision: Decision,
+    reader: AbstractBaseUser,
+    expected_version: int,
+    labels: Iterable[str],
+    quality: Iterable[str] = (),
+    comment: str = "",
+    duration_ms: int | None = None,
+    source: str = "api",
+) -> Decision:
+    """Change a read; refused unless ``expected_version`` is the stored version."""
+    decision = (
+        Decision.objects.select_related("assignment__campaign__taxonomy")
+        .filter(pk=decision.pk, assignment__reader=reader)
+        .first()
+    )
+    if decision is None:
+        raise NotFound("No such decision among yours.")
+    assignment = decision.assignment
+    campaign = assignment.campaign
+    clean = clean_labels(campaign, labels)
+    flags = clean_quality(quality)
+    link = CampaignExam.objects.select_for_update().get(
+        campaign=campaign, exam_id=assignment.exam_id
+    )
+    if link.consensus_state == CampaignExam.ConsensusState.ADJUDICATED:
+        raise Conflict(
+            "This exam has been adjudicated; its reads can no longer change."
+        )
+    now = timezone.now()
+    updated = Decision.objects.filter(pk=decision.pk, version=expected_version).update(
+        labels=clean,
+        quality=flags,
+        comment=comment,
+        duration_ms=duration_ms if duration_ms is not None else decision.duration_ms,
+        version=F("version") + 1,
+        updated_at=now,
+    )
+    if not updated:
+        raise PreconditionFailed(
+            f"The decision changed since you loaded it (version {decision.version}, "
+            f"you sent {expected_version}); reload it and apply your edit again."
+        )
+    LabelRevision.objects.create(
+        kind=LabelRevision.Kind.DECISION,
+        decision=decision,
+        campaign=campaign,
+        exam_id=assignment.exam_id,
+        actor=reader,
+        version=expected_version + 1,
+        old_labels=decision.labels,
+        new_labels=clean,
+        old_quality=decision.quality,
+        new_quality=flags,
+        note=comment,
+        source=source,
+        created_at=now,
+    )
+    decision.refresh_from_db()
+    settle_exam(link)
+    return decision
+
+
+# --- Consensus and adjudication --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settlement:
+    method: str
+    labels: list[str] | None
+    disagreeing: list[str]
+
+
+def settle_reads(
+    reads: Sequence[Iterable[str]],
+    codes: Sequence[str],
+    *,
+    majority: bool = False,
+    adjudicate_only: Iterable[str] | None = None,
+) -> Settlement:
+    """Consensus of one exam's complete reads (before any adjudication).
+
+    All readers agree → unanimous. Otherwise, with ``majority`` and at least
+    three readers, a class is positive when more than half chose it; a tie
+    needs adjudication. Under a policy that adjudicates only some classes,
+    a disagreement confined to other classes is settled by strict majority
+    (with two readers: positive only if both chose it). Labels and
+    disagreeing classes come in taxonomy order.
+    """
+    state = CampaignExam.ConsensusState
+    order = {code: i for i, code in enumerate(codes)}
+    sets = [set(r) for r in reads]
+    n = len(sets)
+    union = set().union(*sets)
+    counts = {c: sum(c in chosen for chosen in sets) for c in union}
+    disagreeing = sorted((c for c in union if counts[c] < n), key=order.__getitem__)
+    by_majority = sorted((c for c in union if 2 * counts[c] > n), key=order.__getitem__)
+    if not disagreeing:
+        return Settlement(state.UNANIMOUS, sorted(union, key=order.__getitem__), [])
+    method = state.POLICY
+    if majority and n >= 3:
+        disagreeing = [c for c in disagreeing if 2 * counts[c] == n]
+        method = state.MAJORITY
+        if not disagreeing:
+            return Settlement(state.MAJORITY, by_majority, [])
+    if adjudicate_only is not None:
+        chosen = set(adjudicate_only)
+        disagreeing = [c for c in disagreeing if c in chosen]
+        if not disagreeing:
+            return Settlement(method, by_majority, [])
+    return Settlement(state.NEEDS_ADJUDICATION, None, disagreeing)
+
+
+def settle_exam(link: CampaignExam) -> None:
+    """Recompute an exam's consensus state from its reads (call inside a transaction).
+
+    Pending until the overlap is read; then unanimous, settled by majority or
+    by policy, or queued for adjudication with the disagreeing classes. An
+    adjudicated exam keeps its adjudication.
+    """
+    if link.consensus_state == CampaignExam.ConsensusState.ADJUDICATED:
+        return
+    campaign = link.campaign
+    reads = list(
+        Decision.objects.filter(
+            assignment__campaign=campaign,
+            assignment__exam_id=link.exam_id,
+            assignment__status=Assignment.Status.SUBMITTED,
+        ).values_list("labels", flat=True)
+    )
+    state = CampaignExam.ConsensusState
+    if len(reads) < campaign.readers_per_exam:
+        link.consensus_state, link.consensus_labels = state.PENDING, None
+        link.disagreeing_classes = []
+    else:
+        codes = campaign.taxonomy.codes()
+        policy_codes = (
+            campaign.adjudication_codes
+            if campaign.adjudication_policy == Campaign.AdjudicationPolicy.CLASSES
+            else None
+        )
+        outcome = settle_reads(
+            reads, codes, majority=campaign.majority_vote, adjudicate_only=policy_codes
+        )
+        link.consensus_state = outcome.method
+        link.consensus_labels = outcome.labels
+        link.disagreeing_classes = outcome.disagreeing
+    link.save(
+        update_fields=["consensus_state", "consensus_labels", "disagreeing_classes"]
+    )
+
+
+@transaction.atomic
+def adjudicate(
+    *,
+    campaign: Campaign,
+    exam: Exam,
+    adjudicator: AbstractBaseUser,
+    labels: Iterable[str],
+    note: str = "",
+    source: str = "api",
+) -> Adjudication:
+    """Record the final labels of a disagreeing exam (again to revise them)."""
+    if not (
+        campaign.adjudicators.filter(pk=adjudicator.pk).exists()
+        or has_role(adjudicator, "manager")
+    ):
+        raise NotFound("No such campaign among the ones you adjudicate.")
+    link = (
+        CampaignExam.objects.select_for_update()
+        .filter(campaign=campaign, exam=exam)
+        .first()
+    )
+    if link is None:
+        raise NotFound("No such exam in this campaign.")
+    state = CampaignExam.ConsensusState
+    if link.consensus_state not in {state.NEEDS_ADJUDICATION, state.ADJUDICATED}:
+        raise Conflict(
+            f"This exam does not need adjudication (its state is "
+            f"{link.get_consensus_state_display().lower()})."
+        )
+    clean = clean_labels(campaign, labels)
+    now = timezone.now()
+    existing = (
+        Adjudication.objects.select_for_update()
+        .filter(campaign=campaign, exam=exam)
+        .first()
+    )
+    if existing is None:
+        adjudication = Adjudication.objects.create(
+            campaign=campaign,
+            exam=exam,
+            adjudicator=adjudicator,
+            labels=clean,
+            note=note,
+            created_at=now,
+            updated_at=now,
+        )
+        old_labels = None
+    else:
+        old_labels = existing.labels
+        Adjudication.objects.filter(pk=existing.pk).update(
+            adjudicator=adjudicator,
+            labels=clean,
+            note=note,
+            version=F("version") + 1,
+            updated_at=now,
+        )
+        adjudication = Adjudication.objects.get(pk=existing.pk)
+    LabelRevision.objects.create(
+        kind=LabelRevision.Kind.ADJUDICATION,
+        adjudication=adjudication,
+        campaign=campaign,
+        exam=exam,
+        actor=adjudicator,
+        version=adjudication.version,
+        old_labels=old_labels,
+        new_labels=clean,
+        note=note,
+        source=source,
+        created_at=now,
+    )
+    link.consensus_state = state.ADJUDICATED
+    link.consensus_labels = clean
+    link.save(update_fields=["consensus_state", "consensus_labels"])
+    return adjudication
