@@ -1,13 +1,26 @@
-"""API routes under /api/."""
+"""API routes under /api/ (DESIGN §5), the OpenAPI schema and its docs."""
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from api import views
+
+router = DefaultRouter()
+router.register("taxonomies", views.TaxonomyViewSet, basename="taxonomy")
+router.register("exams", views.ExamViewSet, basename="exam")
+router.register("campaigns", views.CampaignViewSet, basename="campaign")
+router.register("assignments", views.AssignmentViewSet, basename="assignment")
+router.register("decisions", views.DecisionViewSet, basename="decision")
 
 urlpatterns = [
+    path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("health/", views.HealthView.as_view(), name="api-health"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
     ),
+    path("", include(router.urls)),
 ]

@@ -1,0 +1,347 @@
+"""Serializers: the shapes of the API (DESIGN §5). They validate shape only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from annotator.models import (
+    Adjudication,
+    Assignment,
+    Campaign,
+    DiagnosticClass,
+    Exam,
+    Job,
+    LabelRevision,
+    TaxonomyVersion,
+)
+
+User = get_user_model()
+MAX_COMMENT = 5000
+MAX_DURATION_MS = 24 * 3600 * 1000
+
+
+class DiagnosticClassSerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = DiagnosticClass
+        fields = [
+            "code",
+            "name",
+            "group",
+            "parent",
+            "snomed_ct",
+            "definition",
+            "display_order",
+            "shortcut",
+            "exclusive_group",
+        ]
+
+
+class TaxonomySerializer(serializers.ModelSerializer):
+    n_classes = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = TaxonomyVersion
+        fields = ["id", "name", "version", "description", "frozen_at", "n_classes"]
+
+
+class TaxonomyDetailSerializer(TaxonomySerializer):
+    classes = DiagnosticClassSerializer(many=True, read_only=True)
+
+    class Meta(TaxonomySerializer.Meta):
+        fields = [*TaxonomySerializer.Meta.fields, "classes"]
+
+
+class ExamSerializer(serializers.ModelSerializer):
+    """Exam metadata; machine statements only where the caller may see them."""
+
+    duration_s = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = Exam
+        fields = [
+            "id",
+            "exam_id",
+            "dataset",
+            "patient_pseudonym",
+            "age",
+            "sex",
+            "acquired_at",
+            "sampling_rate",
+            "n_samples",
+            "duration_s",
+            "lead_names",
+            "machine_statements",
+            "measurements",
+        ]
+
+    def to_representation(self, instance: Exam) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("show_machine_statements", True):
+            data["machine_statements"] = None
+            data["measurements"] = None
+        return data
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    taxonomy = serializers.PrimaryKeyRelatedField(read_only=True)
+    readers = serializers.SlugRelatedField(
+        slug_field="username", many=True, read_only=True
+    )
+    adjudicators = serializers.SlugRelatedField(
+        slug_field="username", many=True, read_only=True
+    )
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "description",
+            "taxonomy",
+            "readers_per_exam",
+            "readers",
+            "adjudicators",
+            "show_machine_statements",
+            "show_other_readers",
+            "adjudication_policy",
+            "adjudication_codes",
+            "majority_vote",
+            "lease_minutes",
+            "created_at",
+            "progress",
+        ]
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_progress(self, campaign: Campaign) -> dict[str, int]:
+        progress = self.context.get("progress", {})
+        return progress.get(campaign.pk, {})
+
+
+class CampaignCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    taxonomy = serializers.PrimaryKeyRelatedField(
+        queryset=TaxonomyVersion.objects.all(), required=False
+    )
+    exams = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False
+    )
+    dataset = serializers.CharField(required=False, max_length=100)
+    readers = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+    adjudicators = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list
+    )
+    readers_per_exam = serializers.IntegerField(min_value=1, max_value=20, default=2)
+    show_machine_statements = serializers.BooleanField(default=False)
+    show_other_readers = serializers.BooleanField(default=False)
+    adjudication_policy = serializers.ChoiceField(
+        choices=Campaign.AdjudicationPolicy.choices,
+        default=Campaign.AdjudicationPolicy.ANY,
+    )
+    adjudication_codes = serializers.ListField(
+        child=serializers.CharField(max_length=32), required=False, default=list
+    )
+    majority_vote = serializers.BooleanField(default=False)
+    lease_minutes = serializers.IntegerField(
+        min_value=1, max_value=7 * 24 * 60, required=False
+    )
+
+    def validate_name(self, value: str) -> str:
+        if Campaign.objects.filter(name=value).exists():
+            raise serializers.ValidationError(
+                "A campaign with this name exists already."
+            )
+        return value
+
+    def _users(self, usernames: list[str]) -> list[Any]:
+        users = list(User.objects.filter(username__in=usernames, is_active=True))
+        missing = sorted(set(usernames) - {u.username for u in users})
+        if missing:
+            raise serializers.ValidationError(f"Unknown users: {', '.join(missing)}.")
+        return users
+
+    def validate_readers(self, value: list[str]) -> list[Any]:
+        return self._users(value)
+
+    def validate_adjudicators(self, value: list[str]) -> list[Any]:
+        return self._users(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("exams" in attrs) == ("dataset" in attrs):
+            raise serializers.ValidationError(
+                "Give either 'exams' (a list of exam ids) or 'dataset' (a name)."
+            )
+        if "exams" in attrs:
+            ids = set(attrs["exams"])
+            found = set(Exam.objects.filter(pk__in=ids).values_list("pk", flat=True))
+            missing = sorted(ids - found)
+            if missing:
+                shown = ", ".join(map(str, missing[:10]))
+                raise serializers.ValidationError(
+                    {
+                        "exams": f"Unknown exam ids: {shown}"
+                        + (
+                            f" and {len(missing) - 10} more."
+                            if len(missing) > 10
+                            else "."
+                        )
+                    }
+                )
+        elif not Exam.objects.filter(dataset=attrs["dataset"]).exists():
+            raise serializers.ValidationError(
+                {"dataset": f"No exams in dataset {attrs['dataset']!r}."}
+            )
+        if (
+            attrs["adjudication_policy"] == "classes"
+            and not attrs["adjudication_codes"]
+        ):
+            raise serializers.ValidationError(
+                {"adjudication_codes": "Policy 'classes' needs classes to adjudicate."}
+            )
+        return attrs
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Assignment
+        fields = ["id", "campaign", "exam", "status", "claimed_at", "lease_expires_at"]
+
+
+class ClaimSerializer(serializers.Serializer):
+    """The answer of ``POST /api/campaigns/{id}/next/``."""
+
+    assignment = serializers.IntegerField()
+    exam = ExamSerializer()
+    lease_expires_at = serializers.DateTimeField()
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=32), max_length=100
+    )
+    quality = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        default=list,
+        max_length=10,
+    )
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=MAX_COMMENT
+    )
+    duration_ms = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MS
+    )
+
+
+class DecisionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    assignment = serializers.IntegerField(source="assignment_id")
+    exam = serializers.IntegerField(source="assignment.exam_id")
+    campaign = serializers.IntegerField(source="assignment.campaign_id")
+    labels = serializers.ListField(child=serializers.CharField())
+    quality = serializers.ListField(child=serializers.CharField())
+    comment = serializers.CharField()
+    duration_ms = serializers.IntegerField(allow_null=True)
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = LabelRevision
+        fields = [
+            "version",
+            "actor",
+            "created_at",
+            "old_labels",
+            "new_labels",
+            "old_quality",
+            "new_quality",
+            "note",
+            "source",
+        ]
+
+
+class ReaderDecisionSerializer(serializers.Serializer):
+    reader = serializers.CharField()
+    labels = serializers.ListField(child=serializers.CharField())
+    quality = serializers.ListField(child=serializers.CharField())
+    comment = serializers.CharField()
+
+
+class AdjudicationQueueItemSerializer(serializers.Serializer):
+    exam = serializers.IntegerField()
+    exam_id = serializers.CharField()
+    state = serializers.CharField()
+    decisions = ReaderDecisionSerializer(many=True)
+    disagreeing_classes = serializers.ListField(child=serializers.CharField())
+    adjudication = serializers.DictField(allow_null=True)
+
+
+class AdjudicationInputSerializer(serializers.Serializer):
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=32), max_length=100
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=MAX_COMMENT
+    )
+
+
+class AdjudicationSerializer(serializers.ModelSerializer):
+    adjudicator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Adjudication
+        fields = [
+            "id",
+            "campaign",
+            "exam",
+            "adjudicator",
+            "labels",
+            "note",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "campaign",
+            "params",
+            "status",
+            "progress",
+            "result",
+            "output_sha256",
+            "error",
+            "attempts",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()

@@ -1,0 +1,467 @@
+"""API views: check rights, validate shape, call a service, answer. No rules here."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied, Throttled
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator import services
+from annotator.models import (
+    Assignment,
+    Campaign,
+    CampaignExam,
+    Decision,
+    Exam,
+    TaxonomyVersion,
+)
+from annotator.roles import is_manager
+from api import serializers as s
+from api.errors import PreconditionRequired
+from api.permissions import IsManager
+from api.throttling import login_retry_after, record_failed_login
+
+
+class TokenView(APIView):
+    """Exchange a username and password for a token (``Authorization: Token …``)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(
+        request=s.TokenRequestSerializer,
+        responses={
+            200: s.TokenSerializer,
+            400: OpenApiResponse(description="Wrong credentials"),
+            429: OpenApiResponse(description="Too many failures"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        payload = s.TokenRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        username = payload.validated_data["username"]
+        wait = login_retry_after(request, username)
+        if wait is not None:
+            raise Throttled(wait, detail="Too many failed logins; try again later.")
+        user = authenticate(
+            request, username=username, password=payload.validated_data["password"]
+        )
+        if user is None:
+            record_failed_login(request, username)
+            return Response(
+                {"detail": "Wrong username or password."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class TaxonomyViewSet(viewsets.ReadOnlyModelViewSet):
+    """Taxonomy versions and their classes (any signed-in user)."""
+
+    permission_classes = [IsAuthenticated]
+    queryset = TaxonomyVersion.objects.annotate(n_classes=Count("classes")).order_by(
+        "pk"
+    )
+
+    def get_serializer_class(self) -> type:
+        if self.action == "retrieve":
+            return s.TaxonomyDetailSerializer
+        return s.TaxonomySerializer
+
+    def get_queryset(self) -> Any:
+        if self.action == "retrieve":
+            return self.queryset.prefetch_related("classes__parent")
+        return self.queryset
+
+
+class ExamPagination(CursorPagination):
+    """Cursor pages: no COUNT over millions of rows, stable under inserts."""
+
+    ordering = "id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class CallerQuerysetMixin:
+    """Viewsets whose rows depend on the caller; the schema generator has none."""
+
+    model: type
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        return self.caller_queryset(self.request.user)
+
+
+class ExamViewSet(CallerQuerysetMixin, viewsets.ReadOnlyModelViewSet):
+    """Exams the caller may see; machine statements only where not blinded."""
+
+    model = Exam
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.ExamSerializer
+    pagination_class = ExamPagination
+    filterset_fields = ["dataset", "exam_id"]
+
+    def caller_queryset(self, user: Any) -> Any:
+        return Exam.objects.visible_to(user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["show_machine_statements"] = _sees_machine_statements(self.request.user)
+        return context
+
+
+def _sees_machine_statements(user: Any, campaign: Campaign | None = None) -> bool:
+    """Readers are blinded to the machine's statements unless their campaign allows."""
+    if is_manager(user):
+        return True
+    if campaign is not None:
+        if campaign.adjudicators.filter(pk=user.pk).exists():
+            return True
+        return campaign.show_machine_statements
+    return not Campaign.objects.filter(
+        readers=user, show_machine_statements=False
+    ).exists()
+
+
+class CampaignViewSet(
+    CallerQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Campaigns the caller reads, adjudicates or (managers) runs."""
+
+    model = Campaign
+    serializer_class = s.CampaignSerializer
+
+    def get_permissions(self) -> list[Any]:
+        # Creating is for managers; everything else is filtered to the caller.
+        if self.action == "create":
+            return [IsAuthenticated(), IsManager()]
+        return [IsAuthenticated()]
+
+    def caller_queryset(self, user: Any) -> Any:
+        return (
+            Campaign.objects.visible_to(user)
+            .prefetch_related("readers", "adjudicators")
+            .order_by("-created_at", "id")
+        )
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        if self.action in {"list", "retrieve"}:
+            context["progress"] = _progress(self.request.user, self.get_queryset())
+        return context
+
+    @extend_schema(
+        request=s.CampaignCreateSerializer, responses={201: s.CampaignSerializer}
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = s.CampaignCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        taxonomy = data.pop("taxonomy", None) or _default_taxonomy()
+        exams = (
+            Exam.objects.filter(pk__in=data.pop("exams")).order_by("pk")
+            if "exams" in data
+            else Exam.objects.filter(dataset=data.pop("dataset")).order_by("pk")
+        )
+        campaign = services.create_campaign(
+            taxonomy=taxonomy, exams=exams, created_by=request.user, **data
+        )
+        context = self.get_serializer_context()
+        context["progress"] = _progress(
+            request.user, Campaign.objects.filter(pk=campaign.pk)
+        )
+        return Response(
+            s.CampaignSerializer(campaign, context=context).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: s.ClaimSerializer,
+            204: OpenApiResponse(description="Nothing left"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def next(self, request: Request, pk: str | None = None) -> Response:
+        """Claim the caller's next exam (an unfinished claim first); 204 when done."""
+        campaign = self.get_object()
+        assignment = services.claim_next(campaign=campaign, reader=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        context = {"show_machine_statements": campaign.show_machine_statements}
+        return Response(
+            {
+                "assignment": assignment.pk,
+                "exam": s.ExamSerializer(assignment.exam, context=context).data,
+                "lease_expires_at": assignment.lease_expires_at,
+            }
+        )
+
+    @extend_schema(responses={200: s.AdjudicationQueueItemSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def adjudication(self, request: Request, pk: str | None = None) -> Response:
+        """The disagreement queue (adjudicated exams too, with ``?state=all``)."""
+        campaign = self._adjudicated_campaign()
+        states = [CampaignExam.ConsensusState.NEEDS_ADJUDICATION]
+        if request.query_params.get("state") == "all":
+            states.append(CampaignExam.ConsensusState.ADJUDICATED)
+        links = (
+            CampaignExam.objects.filter(campaign=campaign, consensus_state__in=states)
+            .select_related("exam")
+            .order_by("exam_id")
+        )
+        page = self.paginate_queryset(links)
+        return self.get_paginated_response(_queue_items(campaign, page))
+
+    @extend_schema(
+        request=s.AdjudicationInputSerializer, responses={200: s.AdjudicationSerializer}
+    )
+    @action(detail=True, methods=["post"], url_path=r"adjudication/(?P<exam_pk>\d+)")
+    def adjudicate(
+        self, request: Request, pk: str | None = None, exam_pk: str = ""
+    ) -> Response:
+        """Record the final labels for a disagreeing exam (its database id)."""
+        campaign = self._adjudicated_campaign()
+        exam = get_object_or_404(Exam, pk=exam_pk, campaign_links__campaign=campaign)
+        payload = s.AdjudicationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        adjudication = services.adjudicate(
+            campaign=campaign,
+            exam=exam,
+            adjudicator=request.user,
+            **payload.validated_data,
+        )
+        return Response(s.AdjudicationSerializer(adjudication).data)
+
+    def _adjudicated_campaign(self) -> Campaign:
+        campaign = self.get_object()
+        user = self.request.user
+        if not (is_manager(user) or campaign.adjudicators.filter(pk=user.pk).exists()):
+            # Readers must not learn that a queue exists: same answer as a foreign id.
+            raise NotFound()
+        return campaign
+
+
+def _default_taxonomy() -> TaxonomyVersion:
+    from annotator.taxonomy import load_default_taxonomy
+
+    return load_default_taxonomy()
+
+
+def _progress(user: Any, campaigns: Any) -> dict[int, dict[str, int]]:
+    """Counts per campaign; consensus states only for those who may see them."""
+    ids = list(campaigns.values_list("pk", flat=True))
+    result: dict[int, dict[str, int]] = defaultdict(dict)
+    for row in (
+        CampaignExam.objects.filter(campaign_id__in=ids)
+        .values("campaign_id")
+        .annotate(exams=Count("pk"))
+    ):
+        result[row["campaign_id"]]["exams"] = row["exams"]
+    for row in (
+        Assignment.objects.filter(campaign_id__in=ids)
+        .values("campaign_id")
+        .annotate(
+            reads_submitted=Count("pk", filter=Q(status=Assignment.Status.SUBMITTED)),
+            claims_open=Count("pk", filter=Q(status=Assignment.Status.CLAIMED)),
+            my_reads_submitted=Count(
+                "pk", filter=Q(status=Assignment.Status.SUBMITTED, reader=user)
+            ),
+            my_claims_open=Count(
+                "pk", filter=Q(status=Assignment.Status.CLAIMED, reader=user)
+            ),
+        )
+    ):
+        campaign_id = row.pop("campaign_id")
+        result[campaign_id].update(row)
+    privileged = (
+        set(ids)
+        if is_manager(user)
+        else set(
+            Campaign.adjudicators.through.objects.filter(
+                campaign_id__in=ids, user=user
+            ).values_list("campaign_id", flat=True)
+        )
+    )
+    for row in (
+        CampaignExam.objects.filter(campaign_id__in=privileged)
+        .values("campaign_id", "consensus_state")
+        .annotate(n=Count("pk"))
+    ):
+        result[row["campaign_id"]][row["consensus_state"]] = row["n"]
+    return result
+
+
+def _queue_items(campaign: Campaign, links: list[CampaignExam]) -> list[dict[str, Any]]:
+    exam_ids = [link.exam_id for link in links]
+    decisions: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for d in (
+        Decision.objects.filter(
+            assignment__campaign=campaign,
+            assignment__exam_id__in=exam_ids,
+            assignment__status=Assignment.Status.SUBMITTED,
+        )
+        .select_related("assignment__reader")
+        .order_by("assignment__reader__username")
+    ):
+        decisions[d.assignment.exam_id].append(
+            {
+                "reader": d.assignment.reader.username,
+                "labels": d.labels,
+                "quality": d.quality,
+                "comment": d.comment,
+            }
+        )
+    adjudications = {
+        a.exam_id: {
+            "labels": a.labels,
+            "note": a.note,
+            "adjudicator": a.adjudicator.username,
+            "version": a.version,
+        }
+        for a in campaign.adjudications.filter(exam_id__in=exam_ids).select_related(
+            "adjudicator"
+        )
+    }
+    return [
+        {
+            "exam": link.exam_id,
+            "exam_id": link.exam.exam_id,
+            "state": link.consensus_state,
+            "decisions": decisions[link.exam_id],
+            "disagreeing_classes": link.disagreeing_classes,
+            "adjudication": adjudications.get(link.exam_id),
+        }
+        for link in links
+    ]
+
+
+class AssignmentViewSet(
+    CallerQuerysetMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The caller's own claims; submitting a decision on one."""
+
+    model = Assignment
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.AssignmentSerializer
+
+    def caller_queryset(self, user: Any) -> Any:
+        return Assignment.objects.filter(reader=user).select_related("exam", "campaign")
+
+    @extend_schema(
+        request=s.DecisionInputSerializer, responses={201: s.DecisionSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def decision(self, request: Request, pk: str | None = None) -> Response:
+        """Submit the read of a claimed exam."""
+        assignment = self.get_object()
+        payload = s.DecisionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        decision = services.submit_decision(
+            assignment=assignment, reader=request.user, **payload.validated_data
+        )
+        response = Response(
+            s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED
+        )
+        response["ETag"] = f'"{decision.version}"'
+        return response
+
+
+class DecisionViewSet(
+    CallerQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The caller's own decisions (managers: all), editable with If-Match."""
+
+    model = Decision
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.DecisionSerializer
+
+    def caller_queryset(self, user: Any) -> Any:
+        decisions = Decision.objects.select_related("assignment").order_by("pk")
+        if self.action in {"list", "retrieve", "history"} and is_manager(user):
+            return decisions
+        return decisions.filter(assignment__reader=user)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        decision = self.get_object()
+        response = Response(self.get_serializer(decision).data)
+        response["ETag"] = f'"{decision.version}"'
+        return response
+
+    @extend_schema(
+        request=s.DecisionInputSerializer, responses={200: s.DecisionSerializer}
+    )
+    def update(self, request: Request, pk: str | None = None) -> Response:
+        """Edit a decision: ``If-Match`` must carry its current version."""
+        decision = self.get_object()
+        if decision.assignment.reader_id != request.user.pk:
+            raise PermissionDenied("Only the reader who made a decision can edit it.")
+        expected = _if_match_version(request)
+        payload = s.DecisionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        decision = services.edit_decision(
+            decision=decision,
+            reader=request.user,
+            expected_version=expected,
+            **payload.validated_data,
+        )
+        response = Response(self.get_serializer(decision).data)
+        response["ETag"] = f'"{decision.version}"'
+        return response
+
+    @extend_schema(responses={200: s.RevisionSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        """Every version of the decision: who, when, old and new labels."""
+        decision = self.get_object()
+        revisions = decision.revisions.select_related("actor").order_by("version")
+        return Response(s.RevisionSerializer(revisions, many=True).data)
+
+
+def _if_match_version(request: Request) -> int:
+    header = request.headers.get("If-Match")
+    if not header:
+        raise PreconditionRequired()
+    value = header.strip().removeprefix("W/").strip('"')
+    try:
+        return int(value)
+    except ValueError:
+        raise PreconditionRequired(
+            f"If-Match must carry the decision's version (its ETag), not {header!r}."
+        ) from None
+
+
+class HealthView(APIView):
+    """Liveness for load balancers: the database answers."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(responses={200: OpenApiResponse(description="Healthy")})
+    def get(self, request: Request) -> Response:
+        Exam.objects.exists()
+        return Response({"status": "ok"})
