@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from annotator import services
 from annotator.models import (
     Adjudication,
     Assignment,
@@ -100,8 +102,40 @@ class TaxonomyVersionAdmin(admin.ModelAdmin):
     readonly_fields = ["frozen_at"]
 
 
+class CampaignForm(forms.ModelForm):
+    """Campaign fields plus the datasets whose exams it covers."""
+
+    add_datasets = forms.MultipleChoiceField(
+        required=False,
+        help_text="Every exam of these datasets joins the campaign on save.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "description",
+            "taxonomy",
+            "readers",
+            "adjudicators",
+            "readers_per_exam",
+            "show_machine_statements",
+            "show_other_readers",
+            "adjudication_policy",
+            "adjudication_codes",
+            "majority_vote",
+            "lease_minutes",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        datasets = Exam.objects.order_by().values_list("dataset", flat=True).distinct()
+        self.fields["add_datasets"].choices = [(d, d) for d in sorted(datasets)]
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
     list_display = [
         "name",
         "taxonomy",
@@ -111,6 +145,25 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     filter_horizontal = ["readers", "adjudicators"]
     search_fields = ["name"]
+
+    def save_model(
+        self, request: HttpRequest, obj: Campaign, form: Any, change: bool
+    ) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_related(
+        self, request: HttpRequest, form: Any, formsets: Any, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        datasets = form.cleaned_data.get("add_datasets") or []
+        if datasets:
+            added = services.add_exams(
+                campaign=form.instance,
+                exams=Exam.objects.filter(dataset__in=datasets).order_by("pk"),
+            )
+            self.message_user(request, f"{added} exams added to the campaign.")
 
 
 @admin.register(CampaignExam)

@@ -143,6 +143,9 @@ class PatientLink(models.Model):
 # --- Taxonomy ------------------------------------------------------------------
 
 
+_FROZEN_SHAPES: dict[tuple[int, Any], tuple[tuple[str, ...], dict[str, Any]]] = {}
+
+
 class TaxonomyVersion(models.Model):
     """A named, versioned set of diagnostic classes; frozen once labels use it."""
 
@@ -178,20 +181,34 @@ class TaxonomyVersion(models.Model):
 
     def codes(self) -> list[str]:
         """Class codes in display order: the column order of tensors and exports."""
-        return list(
-            self.classes.order_by("display_order", "code").values_list(
-                "code", flat=True
-            )
-        )
+        return list(self._shape()[0])
 
     def exclusive_groups(self) -> dict[str, list[str]]:
         """Group name → codes of which at most one may be chosen."""
+        return {group: list(codes) for group, codes in self._shape()[1].items()}
+
+    def _shape(self) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+        # A frozen taxonomy never changes, so its codes are read once per process
+        # (every submitted read validates against them).
+        key = (self.pk, self.frozen_at)
+        if key in _FROZEN_SHAPES:
+            return _FROZEN_SHAPES[key]
+        rows = list(
+            self.classes.order_by("display_order", "code").values_list(
+                "code", "exclusive_group"
+            )
+        )
         groups: dict[str, list[str]] = {}
-        for code, group in self.classes.exclude(exclusive_group="").values_list(
-            "code", "exclusive_group"
-        ):
-            groups.setdefault(group, []).append(code)
-        return groups
+        for code, group in rows:
+            if group:
+                groups.setdefault(group, []).append(code)
+        shape = (
+            tuple(code for code, _ in rows),
+            {group: tuple(codes) for group, codes in groups.items()},
+        )
+        if self.is_frozen:
+            _FROZEN_SHAPES[key] = shape
+        return shape
 
 
 class DiagnosticClass(models.Model):

@@ -102,20 +102,32 @@ def create_campaign(
     )
     campaign.readers.set(readers)
     campaign.adjudicators.set(adjudicators)
+    add_exams(campaign=campaign, exams=exams)
+    return campaign
+
+
+@transaction.atomic
+def add_exams(*, campaign: Campaign, exams: Iterable[Exam] | Any) -> int:
+    """Add exams (a queryset or a list) to a campaign; ones already in it are kept.
+
+    Also freezes the campaign's taxonomy, since labels will now refer to it.
+    Returns how many exams were added.
+    """
     exam_ids = (
-        exams.values_list("pk", flat=True)
+        exams.values_list("pk", flat=True).iterator(chunk_size=CREATE_BATCH)
         if hasattr(exams, "values_list")
-        else [e.pk for e in exams]
+        else (e.pk for e in exams)
     )
+    before = campaign.exam_links.count()
     batch: list[CampaignExam] = []
-    for exam_id in exam_ids.iterator() if hasattr(exam_ids, "iterator") else exam_ids:
+    for exam_id in exam_ids:
         batch.append(CampaignExam(campaign=campaign, exam_id=exam_id))
         if len(batch) >= CREATE_BATCH:
-            CampaignExam.objects.bulk_create(batch)
+            CampaignExam.objects.bulk_create(batch, ignore_conflicts=True)
             batch.clear()
-    CampaignExam.objects.bulk_create(batch)
-    taxonomy.freeze()
-    return campaign
+    CampaignExam.objects.bulk_create(batch, ignore_conflicts=True)
+    campaign.taxonomy.freeze()
+    return campaign.exam_links.count() - before
 
 
 def _default_lease() -> int:
@@ -448,6 +460,88 @@ def edit_decision(
         created_at=now,
     )
     decision.refresh_from_db()
+    settle_exam(link)
+    return decision
+
+
+@transaction.atomic
+def record_reading(
+    *,
+    campaign: Campaign,
+    exam: Exam,
+    reader: AbstractBaseUser,
+    labels: Iterable[str],
+    quality: Iterable[str] = (),
+    comment: str = "",
+    source: str = "import",
+) -> Decision | None:
+    """Store a read made outside this tool (``import_readings``) as a submitted one.
+
+    Returns None when the reader already has the same read of the exam (a
+    re-import); a different existing read is a Conflict, never overwritten.
+    """
+    clean = clean_labels(campaign, labels)
+    flags = clean_quality(quality)
+    existing = (
+        Decision.objects.filter(
+            assignment__campaign=campaign,
+            assignment__exam=exam,
+            assignment__reader=reader,
+        )
+        .only("labels")
+        .first()
+    )
+    if existing is not None:
+        if existing.labels == clean:
+            return None
+        raise Conflict(
+            f"{reader.get_username()} already has a different read of this exam "
+            f"({', '.join(existing.labels) or 'no labels'}); it was not changed."
+        )
+    links = CampaignExam.objects.filter(campaign=campaign, exam=exam)
+    if not _take_slot(links, campaign.readers_per_exam):
+        raise Conflict(
+            f"The exam already has {campaign.readers_per_exam} readers, the campaign's "
+            "readers per exam."
+        )
+    now = timezone.now()
+    assignment, _ = Assignment.objects.update_or_create(
+        campaign=campaign,
+        exam=exam,
+        reader=reader,
+        defaults={
+            "status": Assignment.Status.SUBMITTED,
+            "claimed_at": now,
+            "submitted_at": now,
+            "lease_expires_at": None,
+        },
+    )
+    decision = Decision.objects.create(
+        assignment=assignment,
+        labels=clean,
+        quality=flags,
+        comment=comment,
+        created_at=now,
+        updated_at=now,
+    )
+    LabelRevision.objects.create(
+        kind=LabelRevision.Kind.DECISION,
+        decision=decision,
+        campaign=campaign,
+        exam=exam,
+        actor=reader,
+        version=1,
+        old_labels=None,
+        new_labels=clean,
+        new_quality=flags,
+        note=comment,
+        source=source,
+        created_at=now,
+    )
+    link = links.select_for_update().get()
+    link.n_submitted = F("n_submitted") + 1
+    link.save(update_fields=["n_submitted"])
+    link.refresh_from_db()
     settle_exam(link)
     return decision
 

@@ -1,0 +1,220 @@
+"""Readings made elsewhere (a CSV) joining a campaign, so agreement covers them too.
+
+Columns: ``exam_id``, ``reader``, and either ``labels`` (class codes separated
+by semicolons) or one 0/1 column per class code; optional ``dataset``,
+``quality`` (semicolon-separated flags) and ``comment``. Unknown exam ids,
+readers and codes are reported row by row, never guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from annotator import services
+from annotator.models import Campaign, Exam, Role, TaxonomyVersion
+from annotator.taxonomy import load_default_taxonomy
+
+META_COLUMNS = {"exam_id", "reader", "labels", "dataset", "quality", "comment"}
+
+
+class ReadingsError(ValueError):
+    """A readings file that cannot be used at all; nothing was imported."""
+
+
+@dataclass
+class ReadingsSummary:
+    campaign: str
+    campaign_created: bool = False
+    imported: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+    new_readers: list[str] = field(default_factory=list)
+
+    def as_text(self) -> str:
+        lines = [
+            f"Campaign {self.campaign!r}"
+            + (" (created)" if self.campaign_created else "")
+            + f": {self.imported} readings imported, {self.skipped} already present, "
+            f"{len(self.problems)} rejected."
+        ]
+        if self.new_readers:
+            lines.append(
+                "New reader accounts (cannot log in): " + ", ".join(self.new_readers)
+            )
+        lines += [f"  rejected: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ReadingsError(f"{path.name}: cannot read the file ({exc})") from exc
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(";") if v.strip()]
+
+
+def import_readings(
+    path: str | Path,
+    *,
+    campaign_name: str,
+    dataset: str | None = None,
+    taxonomy: TaxonomyVersion | None = None,
+) -> ReadingsSummary:
+    """Import a readings CSV into campaign ``campaign_name`` (created if missing)."""
+    path = Path(path)
+    columns, rows = _read_rows(path)
+    for required in ("exam_id", "reader"):
+        if required not in columns:
+            raise ReadingsError(f"{path.name}: missing column {required!r}")
+    campaign = Campaign.objects.filter(name=campaign_name).first()
+    taxonomy = campaign.taxonomy if campaign else (taxonomy or load_default_taxonomy())
+    codes = set(taxonomy.codes())
+    code_columns = [c for c in columns if c not in META_COLUMNS]
+    if "labels" in columns and code_columns:
+        raise ReadingsError(
+            f"{path.name}: give either a 'labels' column or one column per class, "
+            f"not both (extra columns: {', '.join(code_columns[:5])})"
+        )
+    if "labels" not in columns:
+        unknown = [c for c in code_columns if c not in codes]
+        if unknown:
+            raise ReadingsError(
+                f"{path.name}: columns that are not class codes of {taxonomy}: "
+                f"{', '.join(unknown)}"
+            )
+        if not code_columns:
+            raise ReadingsError(f"{path.name}: no 'labels' column and no class columns")
+    if not rows:
+        raise ReadingsError(f"{path.name}: no readings")
+
+    summary = ReadingsSummary(campaign=campaign_name)
+    exams = _resolve_exams(rows, dataset=dataset, campaign=campaign, summary=summary)
+    if not exams:
+        raise ReadingsError(
+            f"{path.name}: none of its exam ids is known; "
+            + "; ".join(summary.problems[:5])
+        )
+    if campaign is None:
+        per_exam = Counter(
+            exams[r["exam_id"]].pk for r in rows if r.get("exam_id") in exams
+        )
+        readers = _readers({r["reader"] for r in rows if r.get("reader")}, summary)
+        campaign = services.create_campaign(
+            name=campaign_name,
+            taxonomy=taxonomy,
+            exams=sorted(
+                {e.pk: e for e in exams.values()}.values(), key=lambda e: e.pk
+            ),
+            readers=list(readers.values()),
+            readers_per_exam=max(per_exam.values(), default=1),
+            description=f"Readings imported from {path.name}.",
+        )
+        summary.campaign_created = True
+    else:
+        readers = _readers({r["reader"] for r in rows if r.get("reader")}, summary)
+        campaign.readers.add(*readers.values())
+
+    for number, row in enumerate(rows, start=2):
+        where = f"row {number}"
+        exam = exams.get(row.get("exam_id", ""))
+        reader = readers.get(row.get("reader", ""))
+        if exam is None or reader is None:
+            if reader is None:
+                summary.problems.append(f"{where}: no reader name")
+            continue  # unknown exam ids were reported once already
+        try:
+            labels = _row_labels(row, code_columns)
+            with transaction.atomic():
+                decision = services.record_reading(
+                    campaign=campaign,
+                    exam=exam,
+                    reader=reader,
+                    labels=labels,
+                    quality=_split(row.get("quality")),
+                    comment=row.get("comment") or "",
+                )
+        except (services.WorkflowError, ValueError) as exc:
+            summary.problems.append(f"{where} (exam {exam.exam_id}): {exc}")
+            continue
+        if decision is None:
+            summary.skipped += 1
+        else:
+            summary.imported += 1
+    return summary
+
+
+def _row_labels(row: dict[str, str], code_columns: list[str]) -> list[str]:
+    if not code_columns:
+        return _split(row.get("labels"))
+    labels = []
+    for code in code_columns:
+        value = (row.get(code) or "").strip()
+        if value in {"1", "1.0", "true", "True"}:
+            labels.append(code)
+        elif value not in {"0", "0.0", "false", "False"}:
+            raise ValueError(f"column {code} has {value!r}; expected 0 or 1")
+    return labels
+
+
+def _resolve_exams(
+    rows: list[dict[str, str]],
+    *,
+    dataset: str | None,
+    campaign: Campaign | None,
+    summary: ReadingsSummary,
+) -> dict[str, Exam]:
+    wanted = {r.get("exam_id", "") for r in rows} - {""}
+    candidates = Exam.objects.filter(exam_id__in=wanted)
+    if dataset:
+        candidates = candidates.filter(dataset=dataset)
+    if campaign is not None:
+        candidates = candidates.filter(campaign_links__campaign=campaign)
+    found: dict[str, list[Exam]] = {}
+    for exam in candidates:
+        found.setdefault(exam.exam_id, []).append(exam)
+    exams = {}
+    for exam_id in sorted(wanted):
+        matches = found.get(exam_id, [])
+        if len(matches) == 1:
+            exams[exam_id] = matches[0]
+        elif not matches:
+            where = (
+                " in this campaign"
+                if campaign
+                else (f" in dataset {dataset!r}" if dataset else "")
+            )
+            summary.problems.append(f"exam id {exam_id!r}: no such exam{where}")
+        else:
+            datasets = ", ".join(sorted(e.dataset for e in matches))
+            summary.problems.append(
+                f"exam id {exam_id!r}: found in datasets {datasets}; pass --dataset"
+            )
+    return exams
+
+
+def _readers(names: set[str], summary: ReadingsSummary) -> dict[str, object]:
+    """Existing users by name; unknown names become reader accounts without login."""
+    users = get_user_model().objects
+    readers = {u.get_username(): u for u in users.filter(username__in=names)}
+    group, _ = Group.objects.get_or_create(name=Role.READER)
+    for name in sorted(names - set(readers)):
+        user = users.create_user(username=name)
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        user.groups.add(group)
+        readers[name] = user
+        summary.new_readers.append(name)
+    return readers

@@ -1,0 +1,97 @@
+"""``manage.py create_campaign NAME --dataset D --readers a,b`` (from a shell)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotator import services
+from annotator.models import Campaign, Exam, TaxonomyVersion
+from annotator.taxonomy import load_default_taxonomy
+
+
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+class Command(BaseCommand):
+    help = "Create a labeling campaign over one or more datasets."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument(
+            "--dataset",
+            action="append",
+            required=True,
+            help="Dataset whose exams join (repeatable).",
+        )
+        parser.add_argument(
+            "--readers", type=_names, required=True, help="Comma-separated usernames."
+        )
+        parser.add_argument("--adjudicators", type=_names, default=[])
+        parser.add_argument("--readers-per-exam", type=int, default=2)
+        parser.add_argument(
+            "--taxonomy",
+            type=int,
+            help="Taxonomy version id (default: the built-in 66-class taxonomy).",
+        )
+        parser.add_argument(
+            "--adjudicate-classes",
+            type=_names,
+            default=[],
+            help="Only disagreements on these codes need adjudication.",
+        )
+        parser.add_argument(
+            "--majority",
+            action="store_true",
+            help="With 3+ readers, a strict majority settles a class.",
+        )
+        parser.add_argument("--show-machine-statements", action="store_true")
+        parser.add_argument("--lease-minutes", type=int)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        users = get_user_model().objects
+        if Campaign.objects.filter(name=options["name"]).exists():
+            raise CommandError(f"A campaign named {options['name']!r} exists already.")
+        found = {}
+        for role in ("readers", "adjudicators"):
+            found[role] = list(users.filter(username__in=options[role], is_active=True))
+            missing = set(options[role]) - {u.username for u in found[role]}
+            if missing:
+                raise CommandError(f"Unknown {role}: {', '.join(sorted(missing))}.")
+        exams = Exam.objects.filter(dataset__in=options["dataset"]).order_by("pk")
+        if not exams.exists():
+            raise CommandError(
+                f"No exams in dataset(s) {', '.join(options['dataset'])}."
+            )
+        taxonomy = (
+            TaxonomyVersion.objects.filter(pk=options["taxonomy"]).first()
+            if options["taxonomy"]
+            else load_default_taxonomy()
+        )
+        if taxonomy is None:
+            raise CommandError(f"No taxonomy with id {options['taxonomy']}.")
+        policy = "classes" if options["adjudicate_classes"] else "any"
+        try:
+            campaign = services.create_campaign(
+                name=options["name"],
+                taxonomy=taxonomy,
+                exams=exams,
+                readers=found["readers"],
+                adjudicators=found["adjudicators"],
+                readers_per_exam=options["readers_per_exam"],
+                adjudication_policy=policy,
+                adjudication_codes=options["adjudicate_classes"],
+                majority_vote=options["majority"],
+                show_machine_statements=options["show_machine_statements"],
+                lease_minutes=options["lease_minutes"],
+            )
+        except services.WorkflowError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"Campaign {campaign.name!r} (id {campaign.pk}): "
+            f"{campaign.exam_links.count()} exams, {len(found['readers'])} readers, "
+            f"{campaign.readers_per_exam} per exam."
+        )
