@@ -1,7 +1,6 @@
-"""ECG Annotator: the Django project package and the domain app."""
+"""ECG Annotator: the Django project package and the domain app.
 
-from __future__ import annotations
-
-from annotator.celery import app as celery_app
-
-__all__ = ["celery_app"]
+Kept free of imports so that the framework-free modules (waveforms, agreement,
+consensus, synthetic) load in a notebook without Django; the Celery app is
+loaded when Django starts (``AnnotatorConfig.ready``) and by ``celery -A annotator``.
+"""
