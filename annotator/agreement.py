@@ -406,24 +406,17 @@ def _add_weighted(out: dict, group: _Group, weights: NDArray, exact32: bool) -> 
     wmax = float(w.max()) if w.size else 0.0
     use32 = exact32 and group.n_rows * wmax * group.vmax < _F32_EXACT
     dtype = np.float32 if use32 else np.float64
-    widths = [
-        1 if v is None or v.ndim == 1 else v.shape[1] for _, _, v in group.columns
+    blocks = [
+        np.ones((group.n_rows, 1), dtype) if v is None else v.reshape(group.n_rows, -1)
+        for _, _, v in group.columns
     ]
-    features = np.empty((group.n_rows, sum(widths)), dtype=dtype)
-    col = 0
-    for (_, _, values), width in zip(group.columns, widths, strict=True):
-        if values is None:
-            features[:, col] = 1
-        elif width == 1:
-            features[:, col] = values
-        else:
-            features[:, col : col + width] = values
-        col += width
+    features = np.concatenate(blocks, axis=1, dtype=dtype)
     sums = (w.astype(dtype, copy=False) @ features).astype(np.float64)
     col = 0
-    for (name, index, _), width in zip(group.columns, widths, strict=True):
+    for (name, index, _), block in zip(group.columns, blocks, strict=True):
         target = out[name][(slice(None), *index)]
-        target += sums[:, col] if width == 1 else sums[:, col : col + width]
+        width = block.shape[1]
+        target += sums[:, col : col + width].reshape(target.shape)
         col += width
 
 
@@ -683,7 +676,10 @@ def _stat(point: tuple, boot: NDArray | None, n_replicates: int) -> _Stat:
         # All-NaN columns get zeros (their interval is discarded anyway) so that
         # nanpercentile has nothing to warn about.
         safe = np.where(stat.n_defined > 0, boot, 0.0)
-        stat.low, stat.high = np.nanpercentile(safe, [2.5, 97.5], axis=0)
+        if safe.size:
+            stat.low, stat.high = np.nanpercentile(safe, [2.5, 97.5], axis=0)
+        else:  # no reader pairs
+            stat.low = stat.high = np.zeros(safe.shape[1:])
     return stat
 
 
@@ -713,19 +709,19 @@ def _section(
     index: tuple[int, ...],
     names: Sequence[str],
     bootstrap: bool,
-    pairs: Sequence[tuple[int, str]] = (),
+    pairs: Sequence[tuple[int, str]] | None = None,
 ) -> dict[str, Any]:
     """One report dict: statistics, Cohen's kappa by pair, ``ci95``, ``undefined``.
 
     ``index`` selects the exam-class slot (a reader index first for reader
-    statistics); pairs are (pair index, "a|b").
+    statistics); pairs are (pair index, "a|b"), None for no ``cohen_kappa`` key.
     """
     out: dict[str, Any] = {}
     undefined: dict[str, Any] = {}
     ci: dict[str, Any] = {}
     for name in names:
         stats[name].put(index, name, out, undefined, ci)
-    if pairs:
+    if pairs is not None:
         by_pair, ci_pairs, undefined_pairs = {}, {}, {}
         for p, key in pairs:
             stats["cohen_kappa"].put(
