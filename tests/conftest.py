@@ -36,7 +36,11 @@ def _require(flag: str, message: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path: Path) -> Path:
-    """Every test stores signals and job outputs in its own folder."""
+    """Every test stores signals and job outputs in its own folder, and starts
+    with an empty cache (failed-login counters live there)."""
+    from django.core.cache import cache
+
+    cache.clear()
     settings.MEDIA_ROOT = tmp_path / "media"
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
