@@ -136,7 +136,7 @@ _BOOT_BLOCK = 1 << 12  # exams per block when bootstrapping
 _F32_EXACT = 1 << 24  # float32 sums of non-negative integers are exact below this
 
 
-# --- Counts --------------------------------------------------------------------
+# --- Counts ---------------------------------------------------------------------------
 
 
 def _shapes(n_readers: int, n_classes: int) -> dict[str, tuple[int, ...]]:
@@ -210,7 +210,7 @@ def merge(a: Counts, b: Counts) -> Counts:
     )
 
 
-# --- Poisson weights -----------------------------------------------------------
+# --- Poisson weights ------------------------------------------------------------------
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -282,7 +282,7 @@ def poisson_weights(
     return w
 
 
-# --- Counting ------------------------------------------------------------------
+# --- Counting -------------------------------------------------------------------------
 
 
 def _prepare(
@@ -499,7 +499,7 @@ def count_chunk(
     )
 
 
-# --- Statistics from counts ---------------------------------------------------
+# --- Statistics from counts -----------------------------------------------------------
 
 
 def _table(counts: dict, n_classes: int) -> dict[str, NDArray[np.float64]]:

@@ -155,7 +155,7 @@ def needs_adjudication(
     return (method == Method.UNRESOLVED) & open_classes.any(axis=1)
 
 
-# --- Dawid-Skene ----------------------------------------------------------------
+# --- Dawid-Skene ----------------------------------------------------------------------
 
 _EPS = 1e-9  # probabilities are clipped to [eps, 1-eps] inside the E-step logs
 
