@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pydicom
 from django.conf import settings
+from pydicom.errors import InvalidDicomError
 from pydicom.valuerep import DT
 from pydicom.waveforms.numpy_handler import multiplex_array
 
@@ -100,6 +101,8 @@ def iter_records(path: Path, **options: Any) -> Iterator[ExamRecord | Rejection]
 def _read(path: Path) -> ExamRecord:
     try:
         ds = pydicom.dcmread(path)
+    except InvalidDicomError:
+        raise IngestError("not a DICOM file (no DICM marker)") from None
     except Exception as error:
         raise IngestError(f"not a DICOM file ({describe_error(error)})") from None
     groups = ds.get("WaveformSequence")

@@ -84,6 +84,8 @@ def _read_record(base: Path) -> ExamRecord:
     header_path = base.parent / (base.name + ".hea")
     if not header_path.is_file():
         raise IngestError(f"no header file {header_path.name}")
+    if header_path.stat().st_size == 0:
+        raise IngestError("header file is empty")
     if header_path.stat().st_size > MAX_HEADER_BYTES:
         raise IngestError("header file is too large to be a WFDB header")
     try:
