@@ -132,7 +132,7 @@ _REASONS = (
 )
 
 _POINT_BLOCK = 1 << 16  # exams per block when counting (bounds temporaries)
-_BOOT_BLOCK = 1 << 12  # exams per block when bootstrapping
+_BOOT_BLOCK = 1 << 14  # exams per block when bootstrapping
 _F32_EXACT = 1 << 24  # float32 sums of non-negative integers are exact below this
 
 
@@ -308,14 +308,22 @@ def _prepare(
 
 
 @dataclass
+class _Column:
+    """One per-exam feature, summed into one or more count fields."""
+
+    key: tuple | None  # equal keys over the same exams hold equal values
+    values: NDArray | None  # (rows,) or (rows, K); None: a column of ones
+    targets: list[tuple[str, tuple[int, ...]]]  # (field, index) to add the sum to
+
+
+@dataclass
 class _Group:
-    """Per-exam features of one subset of exams, each summed into a count field."""
+    """Features of one subset of a block's exams."""
 
     rows: NDArray[np.intp] | None  # None: every exam of the block
     n_rows: int
-    vmax: int  # largest feature value (for exact float32 sums)
-    # (field, index, values (rows,) or (rows, K); None means a column of ones)
-    columns: list[tuple[str, tuple[int, ...], NDArray | None]]
+    vmax: int  # largest feature value (bounds the sums for exact float32)
+    columns: list[_Column]
 
 
 def _groups(
@@ -334,7 +342,11 @@ def _groups(
         rows = None if len(values) == 1 else np.flatnonzero(n == v)
         sv = s if rows is None else s[rows]
         sq = sv if v <= 15 else sv.astype(np.uint16 if v <= 255 else np.uint32)
-        columns = [("T", (v,), None), ("X", (v,), sv), ("Q", (v,), sq * sq)]
+        columns = [
+            _Column(("ones",), None, [("T", (v,))]),
+            _Column(("s", v), sv, [("X", (v,))]),
+            _Column(("s2", v), sq * sq, [("Q", (v,))]),
+        ]
         yield _Group(rows, len(sv), max(v * v, 1), columns)
     for p, (a, b) in enumerate(pairs):
         both = read[:, a] & read[:, b]
@@ -347,10 +359,10 @@ def _groups(
             rows = np.flatnonzero(both)
             ya, yb = yes[rows, a], yes[rows, b]
         columns = [
-            ("PN", (p,), None),
-            ("PA", (p,), ya),
-            ("PB", (p,), yb),
-            ("P11", (p,), ya & yb),
+            _Column(("ones",), None, [("PN", (p,))]),
+            _Column(("yes", a), ya, [("PA", (p,))]),
+            _Column(("yes", b), yb, [("PB", (p,))]),
+            _Column(("both", a, b), ya & yb, [("P11", (p,))]),
         ]
         yield _Group(rows, count, 1, columns)
     if consensus is None:
@@ -367,12 +379,34 @@ def _groups(
             resolved, positive = resolved_all[rows], positive_all[rows]
             yj = yes[rows, j]
         columns = [
-            ("RN", (j,), resolved),
-            ("R1", (j,), yj & resolved),
-            ("C1", (j,), positive),
-            ("TP", (j,), yj & positive),
+            _Column(("resolved",), resolved, [("RN", (j,))]),
+            _Column(("yes&resolved", j), yj & resolved, [("R1", (j,))]),
+            _Column(("positive",), positive, [("C1", (j,))]),
+            _Column(("yes&positive", j), yj & positive, [("TP", (j,))]),
         ]
         yield _Group(rows, count, 1, columns)
+
+
+def _combined(groups: Iterator[_Group]) -> list[_Group]:
+    """Fold the groups that cover every exam of the block into one, dropping
+    duplicate columns (in a complete design a reader's yes column serves all of
+    the reader's pairs), so each distinct feature is summed once."""
+    whole: dict[tuple, _Column] = {}
+    out, n_rows, vmax = [], 0, 1
+    for group in groups:
+        if group.rows is not None:
+            out.append(group)
+            continue
+        n_rows, vmax = group.n_rows, max(vmax, group.vmax)
+        for column in group.columns:
+            key = column.key if column.key is not None else (id(column),)
+            if key in whole:
+                whole[key].targets.extend(column.targets)
+            else:
+                whole[key] = _Column(key, column.values, list(column.targets))
+    if whole:
+        out.append(_Group(None, n_rows, vmax, list(whole.values())))
+    return out
 
 
 def _colsum(values: NDArray, vmax: int) -> NDArray[np.int64]:
@@ -393,30 +427,37 @@ def _colsum(values: NDArray, vmax: int) -> NDArray[np.int64]:
 
 
 def _add_exact(out: dict, group: _Group) -> None:
-    for name, index, values in group.columns:
-        out[name][index] += (
-            group.n_rows if values is None else _colsum(values, group.vmax)
-        )
+    for column in group.columns:
+        if column.values is None:
+            total = group.n_rows
+        else:
+            total = _colsum(column.values, group.vmax)
+        for name, index in column.targets:
+            out[name][index] += total
 
 
 def _add_weighted(out: dict, group: _Group, weights: NDArray, exact32: bool) -> None:
     """out[field][:, index] += weights (B, rows) @ features (rows, M), one GEMM."""
     w = weights if group.rows is None else weights[:, group.rows]
-    # float32 is exact (and ~5x faster here) while every sum stays below 2^24.
+    # float32 is exact (and several times faster here) while every sum stays
+    # below 2^24: products and partial sums are then integers float32 holds.
     wmax = float(w.max()) if w.size else 0.0
     use32 = exact32 and group.n_rows * wmax * group.vmax < _F32_EXACT
     dtype = np.float32 if use32 else np.float64
     blocks = [
-        np.ones((group.n_rows, 1), dtype) if v is None else v.reshape(group.n_rows, -1)
-        for _, _, v in group.columns
+        np.ones((group.n_rows, 1), dtype)
+        if column.values is None
+        else column.values.reshape(group.n_rows, -1)
+        for column in group.columns
     ]
     features = np.concatenate(blocks, axis=1, dtype=dtype)
     sums = (w.astype(dtype, copy=False) @ features).astype(np.float64)
     col = 0
-    for (name, index, _), block in zip(group.columns, blocks, strict=True):
-        target = out[name][(slice(None), *index)]
+    for column, block in zip(group.columns, blocks, strict=True):
         width = block.shape[1]
-        target += sums[:, col : col + width].reshape(target.shape)
+        for name, index in column.targets:
+            target = out[name][(slice(None), *index)]
+            target += sums[:, col : col + width].reshape(target.shape)
         col += width
 
 
@@ -472,7 +513,7 @@ def count_chunk(
             sl = slice(start, start + size)
             read, yes = _prepare(readings[sl], n_readers, n_classes)
             cons = None if consensus is None else consensus[sl]
-            yield sl, _groups(read, yes, cons, pairs)
+            yield sl, _combined(_groups(read, yes, cons, pairs))
 
     point = _empty(n_readers, n_classes)
     if weights is None:
