@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from api import views
+from api import job_views, views
 
 router = DefaultRouter()
 router.register("taxonomies", views.TaxonomyViewSet, basename="taxonomy")
@@ -14,10 +14,21 @@ router.register("exams", views.ExamViewSet, basename="exam")
 router.register("campaigns", views.CampaignViewSet, basename="campaign")
 router.register("assignments", views.AssignmentViewSet, basename="assignment")
 router.register("decisions", views.DecisionViewSet, basename="decision")
+router.register("jobs", job_views.JobViewSet, basename="job")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("health/", views.HealthView.as_view(), name="api-health"),
+    path(
+        "campaigns/<int:pk>/agreement/",
+        job_views.AgreementJobView.as_view(),
+        name="campaign-agreement",
+    ),
+    path(
+        "campaigns/<int:pk>/exports/",
+        job_views.ExportJobView.as_view(),
+        name="campaign-exports",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"

@@ -1,0 +1,307 @@
+"""Label exports: CODE-15%-style CSV, JSON Lines with provenance, and the manifest.
+
+Rows are written as they are read, a few thousand exams at a time, so memory
+stays flat however large the campaign. The data file holds nothing that
+changes between runs (no timestamps), so exporting the same labels twice gives
+the same bytes and the same sha256; the manifest carries the generation time.
+Only the pseudonym identifies a patient: no source patient id, name or date.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count
+from django.utils import timezone
+
+from annotator.models import (
+    Adjudication,
+    Assignment,
+    Campaign,
+    CampaignExam,
+    Decision,
+    TaxonomyVersion,
+)
+
+FORMATS = ("csv", "jsonl")
+BATCH = 5000
+RESOLVED = {
+    CampaignExam.ConsensusState.UNANIMOUS,
+    CampaignExam.ConsensusState.MAJORITY,
+    CampaignExam.ConsensusState.POLICY,
+    CampaignExam.ConsensusState.ADJUDICATED,
+}
+
+
+@dataclass
+class ExportResult:
+    rows: int
+    sha256: str
+    methods: dict[str, int] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+class _HashingWriter(io.TextIOBase):
+    """Text sink that hashes the UTF-8 bytes it passes on."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target = target
+        self.digest = hashlib.sha256()
+
+    def write(self, text: str) -> int:
+        data = text.encode("utf-8")
+        self.digest.update(data)
+        self.target.write(data)
+        return len(text)
+
+
+def _exam_rows(
+    campaign: Campaign, *, include_unresolved: bool, with_reads: bool
+) -> Iterator[dict[str, Any]]:
+    """The campaign's exams in id order, a batch at a time, with their reads."""
+    links = CampaignExam.objects.filter(campaign=campaign).order_by("exam_id")
+    if not include_unresolved:
+        links = links.filter(consensus_state__in=RESOLVED)
+    fields = (
+        "exam_id",
+        "exam__exam_id",
+        "exam__dataset",
+        "exam__patient_pseudonym",
+        "exam__age",
+        "exam__sex",
+        "consensus_state",
+        "consensus_labels",
+    )
+    usernames: dict[int, str] = {}
+    last = 0
+    while True:
+        batch = list(links.filter(exam_id__gt=last).values_list(*fields)[:BATCH])
+        if not batch:
+            return
+        last = batch[-1][0]
+        reads: dict[int, list[dict[str, Any]]] = {}
+        adjudications: dict[int, dict[str, Any]] = {}
+        if with_reads:
+            ids = [row[0] for row in batch]
+            reads, adjudications = _provenance(campaign, ids, usernames)
+        for row in batch:
+            yield {
+                "pk": row[0],
+                "exam_id": row[1],
+                "dataset": row[2],
+                "patient_pseudonym": row[3],
+                "age": row[4],
+                "sex": row[5],
+                "method": row[6],
+                "labels": row[7],
+                "reads": reads.get(row[0], []),
+                "adjudication": adjudications.get(row[0]),
+            }
+
+
+def _provenance(
+    campaign: Campaign, exam_ids: list[int], usernames: dict[int, str]
+) -> tuple[dict[int, list[dict[str, Any]]], dict[int, dict[str, Any]]]:
+    decisions = Decision.objects.filter(
+        assignment__campaign=campaign,
+        assignment__exam_id__in=exam_ids,
+        assignment__status=Assignment.Status.SUBMITTED,
+    ).values_list(
+        "assignment__exam_id", "assignment__reader_id", "labels", "quality", "version"
+    )
+    rows = list(decisions)
+    adjudication_rows = list(
+        Adjudication.objects.filter(
+            campaign=campaign, exam_id__in=exam_ids
+        ).values_list("exam_id", "adjudicator_id", "labels", "note", "version")
+    )
+    missing = {r[1] for r in rows} | {a[1] for a in adjudication_rows}
+    missing -= set(usernames)
+    if missing:
+        users = get_user_model().objects.filter(pk__in=missing)
+        usernames.update(users.values_list("pk", "username"))
+    reads: dict[int, list[dict[str, Any]]] = {}
+    for exam_id, reader_id, labels, quality, version in rows:
+        reads.setdefault(exam_id, []).append(
+            {
+                "reader": usernames[reader_id],
+                "labels": labels,
+                "quality": quality,
+                "version": version,
+            }
+        )
+    for entries in reads.values():
+        entries.sort(key=lambda r: r["reader"])
+    adjudications = {
+        exam_id: {
+            "adjudicator": usernames[user_id],
+            "labels": labels,
+            "note": note,
+            "version": version,
+        }
+        for exam_id, user_id, labels, note, version in adjudication_rows
+    }
+    return reads, adjudications
+
+
+def write_export(
+    campaign: Campaign,
+    fmt: str,
+    target: IO[bytes],
+    *,
+    include_unresolved: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ExportResult:
+    """Write the campaign's consensus labels to ``target`` (binary) as CSV or JSONL.
+
+    CSV: ``exam_id, patient_pseudonym``, one 0/1 column per class code in taxonomy
+    order, ``consensus_method``. JSONL: one object per exam with the consensus,
+    each reader's labels, the adjudication and the taxonomy version. Exams without
+    a consensus are left out unless ``include_unresolved`` (their class cells are
+    then empty / their labels null).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    codes = campaign.taxonomy.codes()
+    index = {code: i for i, code in enumerate(codes)}
+    out = _HashingWriter(target)
+    methods: Counter[str] = Counter()
+    rows = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["exam_id", "patient_pseudonym", *codes, "consensus_method"])
+    taxonomy = {"name": campaign.taxonomy.name, "version": campaign.taxonomy.version}
+    for exam in _exam_rows(
+        campaign, include_unresolved=include_unresolved, with_reads=fmt == "jsonl"
+    ):
+        labels = exam["labels"]
+        resolved = exam["method"] in RESOLVED and labels is not None
+        if fmt == "csv":
+            cells: list[Any] = [""] * len(codes)
+            if resolved:
+                cells = [0] * len(codes)
+                for code in labels:
+                    cells[index[code]] = 1
+            writer.writerow(
+                [exam["exam_id"], exam["patient_pseudonym"], *cells, exam["method"]]
+            )
+        else:
+            record = {
+                "exam_id": exam["exam_id"],
+                "dataset": exam["dataset"],
+                "patient_pseudonym": exam["patient_pseudonym"],
+                "age": exam["age"],
+                "sex": exam["sex"],
+                "consensus": {
+                    "method": exam["method"],
+                    "labels": labels if resolved else None,
+                },
+                "readers": exam["reads"],
+                "adjudication": exam["adjudication"],
+                "taxonomy": taxonomy,
+            }
+            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        rows += 1
+        methods[exam["method"]] += 1
+        if progress is not None and rows % BATCH == 0:
+            progress(rows)
+    excluded: dict[str, int] = {}
+    if not include_unresolved:
+        excluded = dict(
+            CampaignExam.objects.filter(campaign=campaign)
+            .exclude(consensus_state__in=RESOLVED)
+            .values_list("consensus_state")
+            .annotate(n=Count("pk"))
+        )
+    return ExportResult(rows, out.digest.hexdigest(), dict(methods), excluded)
+
+
+def manifest(
+    campaign: Campaign,
+    fmt: str,
+    result: ExportResult,
+    *,
+    file_name: str,
+    agreement: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a reader of the export needs to trust and interpret it."""
+    taxonomy: TaxonomyVersion = campaign.taxonomy
+    classes = list(
+        taxonomy.classes.order_by("display_order").values(
+            "code", "name", "group", "snomed_ct", "definition"
+        )
+    )
+    return {
+        "file": file_name,
+        "format": fmt,
+        "rows": result.rows,
+        "sha256": result.sha256,
+        "generated_at": timezone.now().isoformat(),
+        "campaign": {
+            "name": campaign.name,
+            "readers_per_exam": campaign.readers_per_exam,
+            "adjudication_policy": campaign.adjudication_policy,
+            "majority_vote": campaign.majority_vote,
+        },
+        "consensus_methods": result.methods,
+        "excluded_without_consensus": result.excluded,
+        "taxonomy": {
+            "name": taxonomy.name,
+            "version": taxonomy.version,
+            "classes": classes,
+        },
+        "agreement": _agreement_summary(agreement),
+        "identifiers": "Only the random patient pseudonym identifies a patient.",
+    }
+
+
+def _agreement_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not report:
+        return None
+    keep = ("fleiss_kappa", "krippendorff_alpha", "pabak", "ac1", "prevalence")
+    return {
+        "n_exams": report.get("n_exams"),
+        "macro": {k: report.get("macro", {}).get(k) for k in keep},
+        "micro": {k: report.get("micro", {}).get(k) for k in keep},
+        "per_class_kappa": {
+            code: stats.get("fleiss_kappa")
+            for code, stats in report.get("classes", {}).items()
+        },
+    }
+
+
+def export_to_path(
+    campaign: Campaign,
+    fmt: str,
+    path: Path,
+    *,
+    include_unresolved: bool = False,
+    agreement: dict[str, Any] | None = None,
+) -> tuple[ExportResult, Path]:
+    """Write PATH and PATH.manifest.json atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as handle:
+        result = write_export(
+            campaign, fmt, handle, include_unresolved=include_unresolved
+        )
+    partial.replace(path)
+    manifest_path = path.with_name(path.name + ".manifest.json")
+    manifest_path.write_text(
+        json.dumps(
+            manifest(campaign, fmt, result, file_name=path.name, agreement=agreement),
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    return result, manifest_path

@@ -1,0 +1,424 @@
+"""Background jobs: agreement reports and label exports, their state in ``Job``.
+
+An agreement job splits the campaign's exams into chunks by exam id; each chunk's
+additive counts (agreement.count_chunk, with its Poisson-bootstrap replicates) are
+saved to storage, and a final step merges them into the report. A chunk that is
+computed twice (a retry, a redelivery after a worker died) writes the same file,
+and the merge reads whatever is there, so every step is idempotent. Celery runs
+the chunks as a group with the merge as its chord callback; without a broker the
+same functions run inline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from annotator import agreement, exports
+from annotator.models import Assignment, Campaign, CampaignExam, Decision, Job
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK = 50_000
+DEFAULT_BOOTSTRAP = 200
+
+
+# --- Readings from the database ------------------------------------------------------
+
+
+def campaign_readers(campaign: Campaign) -> list[tuple[int, str]]:
+    """(user id, username) of everyone with a submitted read, sorted by name."""
+    rows = (
+        Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED)
+        .order_by()
+        .values_list("reader_id", "reader__username")
+        .distinct()
+    )
+    return sorted(rows, key=lambda row: row[1])
+
+
+def chunk_bounds(campaign: Campaign, chunk_size: int) -> list[tuple[int, int]]:
+    """Half-open exam-id ranges [lo, hi) of about ``chunk_size`` exams each."""
+    ids = np.fromiter(
+        CampaignExam.objects.filter(campaign=campaign)
+        .order_by("exam_id")
+        .values_list("exam_id", flat=True)
+        .iterator(chunk_size=20_000),
+        dtype=np.int64,
+    )
+    if ids.size == 0:
+        return []
+    starts = ids[::chunk_size]
+    ends = [*starts[1:].tolist(), int(ids[-1]) + 1]
+    return list(zip(starts.tolist(), ends, strict=True))
+
+
+def load_readings(
+    campaign: Campaign,
+    *,
+    reader_ids: Sequence[int],
+    codes: Sequence[str],
+    lo: int,
+    hi: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Readings (E, J, K) int8, consensus (E, K) int8 and exam ids (E,) of a chunk.
+
+    Exams are the campaign's with ``lo <= exam id < hi``; readers follow
+    ``reader_ids`` and classes ``codes``. A reading is 1/0 per class, -1 where the
+    reader did not read the exam; the consensus is the exam's stored consensus
+    (unanimous, majority, policy or adjudicated), -1 while it has none.
+    """
+    links = list(
+        CampaignExam.objects.filter(campaign=campaign, exam_id__gte=lo, exam_id__lt=hi)
+        .order_by("exam_id")
+        .values_list("exam_id", "consensus_state", "consensus_labels")
+    )
+    exam_ids = np.array([link[0] for link in links], dtype=np.int64)
+    row = {exam_id: i for i, exam_id in enumerate(exam_ids.tolist())}
+    column = {reader_id: j for j, reader_id in enumerate(reader_ids)}
+    index = {code: k for k, code in enumerate(codes)}
+    readings = np.full((len(links), len(reader_ids), len(codes)), -1, dtype=np.int8)
+    decisions = Decision.objects.filter(
+        assignment__campaign=campaign,
+        assignment__status=Assignment.Status.SUBMITTED,
+        assignment__exam_id__gte=lo,
+        assignment__exam_id__lt=hi,
+    ).values_list("assignment__exam_id", "assignment__reader_id", "labels")
+    for exam_id, reader_id, labels in decisions.iterator(chunk_size=20_000):
+        e, j = row[exam_id], column.get(reader_id)
+        if j is None:  # a reader whose first read landed after the job started
+            continue
+        readings[e, j] = 0
+        readings[e, j, [index[c] for c in labels]] = 1
+    consensus = np.full((len(links), len(codes)), -1, dtype=np.int8)
+    for e, (_, state, labels) in enumerate(links):
+        if state in exports.RESOLVED and labels is not None:
+            consensus[e] = 0
+            consensus[e, [index[c] for c in labels]] = 1
+    return readings, consensus, exam_ids
+
+
+# --- Job state ---------------------------------------------------------------------
+
+
+def _set_progress(job_id: int, value: int) -> None:
+    """Raise a job's progress, never lower it (chunks finish in any order)."""
+    Job.objects.filter(pk=job_id).update(progress=Greatest("progress", min(value, 100)))
+
+
+def _fail(job_id: int, message: str) -> None:
+    Job.objects.filter(pk=job_id).update(
+        status=Job.Status.FAILED, error=message, finished_at=timezone.now()
+    )
+
+
+def _claim_run(job_id: int) -> Job | None:
+    """Mark a queued (or interrupted) job as running; None if it is already done."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return None
+        job.status = Job.Status.RUNNING
+        job.attempts += 1
+        job.started_at = job.started_at or timezone.now()
+        job.save(update_fields=["status", "attempts", "started_at"])
+        return job
+
+
+@transaction.atomic
+def start_job(
+    *, kind: str, campaign: Campaign, user: Any, params: dict[str, Any]
+) -> Job:
+    """Record a job and queue it once the transaction commits."""
+    from annotator import tasks
+
+    job = Job.objects.create(
+        kind=kind, campaign=campaign, params=params, created_by=user
+    )
+    task = {
+        Job.Kind.AGREEMENT: tasks.run_agreement_job_task,
+        Job.Kind.EXPORT: tasks.run_export_job_task,
+    }[kind]
+    transaction.on_commit(lambda: task.delay(job.pk))
+    return job
+
+
+def start_agreement_job(
+    *,
+    campaign: Campaign,
+    user: Any,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> Job:
+    return start_job(
+        kind=Job.Kind.AGREEMENT,
+        campaign=campaign,
+        user=user,
+        params={"bootstrap": bootstrap, "seed": seed, "chunk_size": chunk_size},
+    )
+
+
+def start_export_job(
+    *, campaign: Campaign, user: Any, fmt: str, include_unresolved: bool = False
+) -> Job:
+    if fmt not in exports.FORMATS:
+        raise ValueError(f"format must be one of {', '.join(exports.FORMATS)}")
+    return start_job(
+        kind=Job.Kind.EXPORT,
+        campaign=campaign,
+        user=user,
+        params={"format": fmt, "include_unresolved": include_unresolved},
+    )
+
+
+# --- Agreement -----------------------------------------------------------------------
+
+
+def _chunk_key(job_id: int, index: int) -> str:
+    return f"jobs/{job_id}/chunk-{index:05d}.npz"
+
+
+def plan_agreement(job_id: int) -> list[tuple[int, int, int]] | None:
+    """Fix the job's readers, classes and chunks; returns (index, lo, hi) per chunk."""
+    job = _claim_run(job_id)
+    if job is None:
+        return None
+    campaign = job.campaign
+    if "plan" not in job.params:
+        readers = campaign_readers(campaign)
+        if not readers:
+            _fail(
+                job_id, "The campaign has no submitted reads yet; nothing to measure."
+            )
+            return None
+        chunk_size = int(job.params.get("chunk_size") or DEFAULT_CHUNK)
+        job.params["plan"] = {
+            "reader_ids": [r[0] for r in readers],
+            "reader_names": [r[1] for r in readers],
+            "codes": campaign.taxonomy.codes(),
+            "chunks": chunk_bounds(campaign, chunk_size),
+        }
+        Job.objects.filter(pk=job_id).update(params=job.params)
+    _set_progress(job_id, 2)
+    chunks = job.params["plan"]["chunks"]
+    return [(i, lo, hi) for i, (lo, hi) in enumerate(chunks)]
+
+
+def count_agreement_chunk(job_id: int, index: int, lo: int, hi: int) -> None:
+    """Count one chunk and save its counts; skipped if the file exists already."""
+    key = _chunk_key(job_id, index)
+    job = Job.objects.select_related("campaign").get(pk=job_id)
+    if job.is_finished:
+        return
+    if not default_storage.exists(key):
+        plan = job.params["plan"]
+        readings, consensus, exam_ids = load_readings(
+            job.campaign,
+            reader_ids=plan["reader_ids"],
+            codes=plan["codes"],
+            lo=lo,
+            hi=hi,
+        )
+        counts = agreement.count_chunk(
+            readings,
+            consensus,
+            exam_keys=exam_ids,
+            bootstrap=int(job.params.get("bootstrap") or 0),
+            seed=int(job.params.get("seed") or 0),
+        )
+        _save_counts(key, counts)
+    done = sum(
+        default_storage.exists(_chunk_key(job_id, i))
+        for i in range(len(job.params["plan"]["chunks"]))
+    )
+    _set_progress(
+        job_id, 2 + int(93 * done / max(len(job.params["plan"]["chunks"]), 1))
+    )
+
+
+def _save_counts(key: str, counts: agreement.Counts) -> None:
+    arrays = {f"point_{k}": v for k, v in counts.point.items()}
+    if counts.boot is not None:
+        arrays.update({f"boot_{k}": v for k, v in counts.boot.items()})
+    meta = np.array(
+        [
+            counts.n_readers,
+            counts.n_classes,
+            int(counts.has_consensus),
+            counts.n_bootstrap,
+            counts.seed,
+        ],
+        dtype=np.int64,
+    )
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=meta, **arrays)
+    if default_storage.exists(key):
+        default_storage.delete(key)
+    default_storage.save(key, ContentFile(buffer.getvalue()))
+
+
+def _load_counts(key: str) -> agreement.Counts:
+    with default_storage.open(key, "rb") as handle:
+        data = np.load(io.BytesIO(handle.read()), allow_pickle=False)
+        n_readers, n_classes, has_consensus, n_bootstrap, seed = data["meta"].tolist()
+        point = {k[6:]: data[k] for k in data.files if k.startswith("point_")}
+        boot = {k[5:]: data[k] for k in data.files if k.startswith("boot_")} or None
+    return agreement.Counts(
+        n_readers, n_classes, bool(has_consensus), n_bootstrap, seed, point, boot
+    )
+
+
+def merge_agreement(job_id: int) -> None:
+    """Merge the chunk counts into the report; store it on the job and as a file."""
+    job = Job.objects.select_related("campaign__taxonomy").get(pk=job_id)
+    if job.is_finished:
+        return
+    plan = job.params["plan"]
+    total = None
+    for i in range(len(plan["chunks"])):
+        counts = _load_counts(_chunk_key(job_id, i))
+        total = counts if total is None else total + counts
+    campaign = job.campaign
+    if total is None or not plan["reader_names"]:
+        _fail(job_id, "The campaign has no submitted reads yet; nothing to measure.")
+        return
+    report = agreement.report(
+        total, class_codes=plan["codes"], reader_names=plan["reader_names"]
+    )
+    document = {
+        "campaign": campaign.name,
+        "taxonomy": f"{campaign.taxonomy.name} {campaign.taxonomy.version}",
+        "bootstrap": total.n_bootstrap,
+        "seed": total.seed,
+        **report,
+    }
+    key = f"jobs/{job_id}/agreement.json"
+    payload = json.dumps(document, indent=1, sort_keys=False).encode()
+    if default_storage.exists(key):
+        default_storage.delete(key)
+    default_storage.save(key, ContentFile(payload))
+    Job.objects.filter(pk=job_id).update(
+        status=Job.Status.SUCCEEDED,
+        progress=100,
+        result=document,
+        output_key=key,
+        output_sha256=hashlib.sha256(payload).hexdigest(),
+        finished_at=timezone.now(),
+    )
+    for i in range(len(plan["chunks"])):
+        default_storage.delete(_chunk_key(job_id, i))
+
+
+def agreement_report(
+    campaign: Campaign,
+    *,
+    bootstrap: int = 0,
+    seed: int = 0,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> dict[str, Any]:
+    """The agreement report computed in this process (the ``agreement`` command)."""
+    readers = campaign_readers(campaign)
+    if not readers:
+        raise ValueError(f"Campaign {campaign.name!r} has no submitted reads yet.")
+    codes = campaign.taxonomy.codes()
+    total = None
+    for lo, hi in chunk_bounds(campaign, chunk_size):
+        readings, consensus, exam_ids = load_readings(
+            campaign, reader_ids=[r[0] for r in readers], codes=codes, lo=lo, hi=hi
+        )
+        counts = agreement.count_chunk(
+            readings, consensus, exam_keys=exam_ids, bootstrap=bootstrap, seed=seed
+        )
+        total = counts if total is None else total + counts
+    report = agreement.report(
+        total, class_codes=codes, reader_names=[r[1] for r in readers]
+    )
+    return {
+        "campaign": campaign.name,
+        "taxonomy": f"{campaign.taxonomy.name} {campaign.taxonomy.version}",
+        "bootstrap": bootstrap,
+        "seed": seed,
+        **report,
+    }
+
+
+# --- Export ------------------------------------------------------------------------
+
+
+def run_export(job_id: int) -> None:
+    """Write the export to a temporary file, then move it into storage."""
+    job = _claim_run(job_id)
+    if job is None:
+        return
+    campaign = job.campaign
+    fmt = job.params["format"]
+    total = max(campaign.exam_links.count(), 1)
+    key = f"jobs/{job_id}/labels.{fmt}"
+    with tempfile.NamedTemporaryFile(suffix=f".{fmt}", delete=False) as handle:
+        try:
+            result = exports.write_export(
+                campaign,
+                fmt,
+                handle,
+                include_unresolved=bool(job.params.get("include_unresolved")),
+                progress=lambda rows: _set_progress(job_id, 5 + int(85 * rows / total)),
+            )
+        except Exception:
+            os.unlink(handle.name)
+            raise
+    latest = (
+        Job.objects.filter(
+            campaign=campaign, kind=Job.Kind.AGREEMENT, status=Job.Status.SUCCEEDED
+        )
+        .order_by("-finished_at")
+        .values_list("result", flat=True)
+        .first()
+    )
+    document = exports.manifest(
+        campaign, fmt, result, file_name=os.path.basename(key), agreement=latest
+    )
+    try:
+        for existing in (key, key + ".manifest.json"):
+            if default_storage.exists(existing):
+                default_storage.delete(existing)
+        with open(handle.name, "rb") as data:
+            default_storage.save(key, File(data))
+        default_storage.save(
+            key + ".manifest.json",
+            ContentFile(json.dumps(document, indent=2, ensure_ascii=False).encode()),
+        )
+    finally:
+        os.unlink(handle.name)
+    Job.objects.filter(pk=job_id).update(
+        status=Job.Status.SUCCEEDED,
+        progress=100,
+        result={
+            "rows": result.rows,
+            "methods": result.methods,
+            "excluded": result.excluded,
+            "manifest": document,
+        },
+        output_key=key,
+        output_sha256=result.sha256,
+        finished_at=timezone.now(),
+    )
+
+
+def fail_job(job_id: int, exc: BaseException) -> None:
+    """Record why a job failed, for a person (the traceback goes to the log)."""
+    logger.exception("job %s failed", job_id, exc_info=exc)
+    _fail(job_id, f"{type(exc).__name__}: {exc}")

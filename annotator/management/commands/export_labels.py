@@ -1,0 +1,49 @@
+"""``manage.py export_labels --campaign NAME --format csv|jsonl --out PATH``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotator import exports
+from annotator.models import Campaign, Job
+
+
+class Command(BaseCommand):
+    help = "Export a campaign's consensus labels to PATH and PATH.manifest.json."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--campaign", required=True)
+        parser.add_argument("--format", choices=exports.FORMATS, required=True)
+        parser.add_argument("--out", required=True, type=Path)
+        parser.add_argument(
+            "--include-unresolved",
+            action="store_true",
+            help="Also export exams without a consensus (empty labels).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        campaign = Campaign.objects.filter(name=options["campaign"]).first()
+        if campaign is None:
+            raise CommandError(f"No campaign named {options['campaign']!r}.")
+        latest = (
+            Job.objects.filter(
+                campaign=campaign, kind=Job.Kind.AGREEMENT, status=Job.Status.SUCCEEDED
+            )
+            .order_by("-finished_at")
+            .values_list("result", flat=True)
+            .first()
+        )
+        result, manifest = exports.export_to_path(
+            campaign,
+            options["format"],
+            options["out"],
+            include_unresolved=options["include_unresolved"],
+            agreement=latest,
+        )
+        self.stderr.write(
+            f"Wrote {result.rows} exams to {options['out']} (sha256 {result.sha256}) "
+            f"and {manifest.name}."
+        )

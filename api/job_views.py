@@ -1,0 +1,125 @@
+"""Background jobs over the API: start agreement and export jobs, follow, download."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator import exports, jobs
+from annotator.models import Campaign, Job
+from api.permissions import IsManager
+from api.serializers import JobSerializer
+
+
+class AgreementRequestSerializer(serializers.Serializer):
+    bootstrap = serializers.IntegerField(min_value=0, max_value=2000, default=200)
+    seed = serializers.IntegerField(min_value=0, default=0)
+    chunk_size = serializers.IntegerField(
+        min_value=100, max_value=1_000_000, default=jobs.DEFAULT_CHUNK
+    )
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=exports.FORMATS, default="csv")
+    include_unresolved = serializers.BooleanField(default=False)
+
+
+def _campaign(request: Request, pk: int) -> Campaign:
+    return get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
+
+
+class AgreementJobView(APIView):
+    """Start an agreement job for a campaign (managers)."""
+
+    permission_classes = [IsAuthenticated, IsManager]
+
+    @extend_schema(request=AgreementRequestSerializer, responses={202: JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        campaign = _campaign(request, pk)
+        payload = AgreementRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        job = jobs.start_agreement_job(
+            campaign=campaign, user=request.user, **payload.validated_data
+        )
+        job.refresh_from_db()
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportJobView(APIView):
+    """Start a label export job for a campaign (managers)."""
+
+    permission_classes = [IsAuthenticated, IsManager]
+
+    @extend_schema(request=ExportRequestSerializer, responses={202: JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        campaign = _campaign(request, pk)
+        payload = ExportRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        job = jobs.start_export_job(
+            campaign=campaign,
+            user=request.user,
+            fmt=payload.validated_data["format"],
+            include_unresolved=payload.validated_data["include_unresolved"],
+        )
+        job.refresh_from_db()
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Jobs, their state and progress, and their output (managers)."""
+
+    permission_classes = [IsAuthenticated, IsManager]
+    serializer_class = JobSerializer
+    queryset = Job.objects.select_related("created_by").order_by("-created_at", "-id")
+    filterset_fields = ["campaign", "kind", "status"]
+
+    @extend_schema(
+        responses={200: OpenApiResponse(description="The job's output file")},
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk: str | None = None) -> Any:
+        """The export (its manifest with ``?file=manifest``) or the report."""
+        job = self.get_object()
+        if job.status != Job.Status.SUCCEEDED or not job.output_key:
+            raise ValidationError(
+                {
+                    "detail": f"The job is {job.get_status_display().lower()}; "
+                    "its output is ready when it has succeeded."
+                }
+            )
+        key = job.output_key
+        if request.query_params.get("file") == "manifest":
+            if job.kind != Job.Kind.EXPORT:
+                raise NotFound("Only export jobs have a manifest.")
+            key += ".manifest.json"
+        if not default_storage.exists(key):
+            raise NotFound("The output file is missing from storage.")
+        name = os.path.basename(key)
+        content_type = {
+            ".csv": "text/csv",
+            ".jsonl": "application/x-ndjson",
+            ".json": "application/json",
+        }.get(os.path.splitext(name)[1], "application/octet-stream")
+        response = FileResponse(
+            default_storage.open(key, "rb"),
+            as_attachment=True,
+            filename=f"campaign-{job.campaign_id}-job-{job.pk}-{name}",
+            content_type=content_type,
+        )
+        if key == job.output_key and job.output_sha256:
+            response["Digest"] = f"sha-256={job.output_sha256}"
+        return response
