@@ -31,6 +31,7 @@ import datetime as dt
 import math
 import secrets
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,9 @@ _MAX_DATASET = Exam._meta.get_field("dataset").max_length
 _MAX_PATIENT_ID = PatientLink._meta.get_field("source_patient_id").max_length
 _BATCH_BYTES = 64 * 1024 * 1024  # flush early for long records
 _QUERY_CHUNK = 900  # below SQLite's old 999-parameter limit
+# Creating a file costs a few hundred microseconds of waiting on the filesystem
+# (more on object storage); a few writer threads overlap those waits.
+_WRITERS = 4
 
 CONFLICT = "conflicts with the stored exam (different signal)"
 
@@ -183,7 +187,18 @@ def import_records(
     _check_dataset(dataset)
     summary = summary if summary is not None else ImportSummary()
     batch_size = max(1, batch_size or settings.ANNOTATOR_IMPORT_BATCH)
-    batch = _Batch(dataset, summary)
+    with ThreadPoolExecutor(_WRITERS, thread_name_prefix="signal-writer") as pool:
+        _store(records, _Batch(dataset, summary, pool), batch_size, progress)
+    return summary
+
+
+def _store(
+    records: Iterable[ExamRecord | Rejection],
+    batch: _Batch,
+    batch_size: int,
+    progress: Callable[[ImportSummary], None] | None,
+) -> None:
+    summary = batch.summary
     current_source: str | None = None
     seen_in_source: set[str] = set()
     for item in records:
@@ -208,7 +223,6 @@ def import_records(
         batch.flush()
         if progress:
             progress(summary)
-    return summary
 
 
 def _problem(record: ExamRecord) -> str | None:
@@ -274,12 +288,23 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _write(item: _Pending) -> str | None:
+    """Write one exam's file; the reason it failed, or None."""
+    try:
+        save_encoded(item.key, item.data)
+    except OSError as error:
+        return describe_error(error)
+    item.data = b""
+    return None
+
+
 class _Batch:
     """Exams of one dataset waiting to be stored together."""
 
-    def __init__(self, dataset: str, summary: ImportSummary) -> None:
+    def __init__(self, dataset: str, summary: ImportSummary, pool: Executor) -> None:
         self.dataset = dataset
         self.summary = summary
+        self.pool = pool
         self.pending: dict[str, _Pending] = {}
         self.n_bytes = 0
 
@@ -329,7 +354,7 @@ class _Batch:
                 self.summary.skipped += 1
             else:
                 self._reject(item, CONFLICT)
-        written = [item for item in new if self._write(item)]
+        written = self._write_all(new)
         if not written:
             return
         try:
@@ -356,14 +381,15 @@ class _Batch:
             )
         return stored
 
-    def _write(self, item: _Pending) -> bool:
-        try:
-            save_encoded(item.key, item.data)
-        except OSError as error:
-            self._reject(item, f"cannot store its signal: {describe_error(error)}")
-            return False
-        item.data = b""
-        return True
+    def _write_all(self, items: list[_Pending]) -> list[_Pending]:
+        """Write the items' files (in parallel); return those written."""
+        written = []
+        for item, error in zip(items, self.pool.map(_write, items), strict=True):
+            if error is None:
+                written.append(item)
+            else:
+                self._reject(item, f"cannot store its signal: {error}")
+        return written
 
     def _pseudonyms(self, items: list[_Pending]) -> dict[str, str]:
         """Source patient id → pseudonym, creating the missing links."""
