@@ -508,3 +508,28 @@ def test_make_synthetic_stores_exams_through_the_import_path() -> None:
     Exam.objects.all().delete()
     call_command("make_synthetic", 6, seed=3, dataset="syn", stdout=StringIO())
     assert [e.age for e in Exam.objects.order_by("exam_id")] == ages
+
+
+@pytest.mark.both_databases
+def test_a_crash_before_the_rows_leaves_no_exam_and_the_next_import_reuses_the_files(
+    tmp_path, monkeypatch, _isolated_media
+) -> None:
+    path = write_code15(tmp_path / "part.hdf5", code15_tracings(3), [1, 2, 3])
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies between files and rows
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Exam.objects, "bulk_create", killed)
+        with pytest.raises(KeyboardInterrupt):
+            import_exams([path], dataset="code15")
+    assert Exam.objects.count() == 0
+    orphans = stored_files(_isolated_media)
+    assert len(orphans) == 3  # whole files under their final names, no temporaries
+
+    summary = import_exams([path], dataset="code15")
+    assert summary.imported == 3
+    assert stored_files(_isolated_media) == orphans
+    assert {str(_isolated_media / e.signal_key) for e in Exam.objects.all()} == {
+        str(p) for p in orphans
+    }
