@@ -506,6 +506,8 @@ def count_chunk(
         exam_keys = np.asarray(exam_keys)
         if exam_keys.shape != (n_exams,):
             raise ValueError("exam_keys must have shape (exams,)")
+        if len(np.unique(exam_keys)) != n_exams:
+            raise ValueError("exam_keys must be unique (equal keys get equal weights)")
     pairs = list(combinations(range(n_readers), 2))
 
     def blocks(size: int) -> Iterator[tuple[slice, Iterator[_Group]]]:

@@ -457,6 +457,8 @@ def test_malformed_readings_are_rejected():
         count_chunk(np.full((2, 2, 3), 2, dtype=np.int8))
     with pytest.raises(ValueError, match="exam_keys"):
         count_chunk(np.zeros((2, 2, 3), dtype=np.int8), bootstrap=5)
+    with pytest.raises(ValueError, match="unique"):
+        count_chunk(np.zeros((2, 2, 3), np.int8), exam_keys=[4, 4], bootstrap=5)
     with pytest.raises(ValueError, match="'\\|'"):
         report(
             count_chunk(partial[1:]), class_codes=codes(3), reader_names=["a|b", "c"]
