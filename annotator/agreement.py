@@ -489,13 +489,19 @@ def count_chunk(
     n_exams, n_readers, n_classes = readings.shape
     if n_readers < 1 or n_classes < 1:
         raise ValueError("readings need at least one reader and one class")
+    wide = readings.dtype != np.int8 and readings.size
+    if wide and (readings.min() < -1 or readings.max() > 1):  # before int8 wraps
+        raise ValueError("readings must be -1 (not read), 0 (no) or 1 (yes)")
     readings = readings.astype(np.int8, copy=False)
     if consensus is not None:
-        consensus = np.asarray(consensus).astype(np.int8, copy=False)
+        consensus = np.asarray(consensus)
         if consensus.shape != (n_exams, n_classes):
             raise ValueError("consensus must have shape (exams, classes)")
-        if n_exams and (consensus.min() < -1 or consensus.max() > 1):
+        if consensus.size and (consensus.min() < -1 or consensus.max() > 1):
             raise ValueError("consensus must be -1 (unresolved), 0 or 1")
+        consensus = consensus.astype(np.int8, copy=False)
+    if bootstrap < 0:
+        raise ValueError("bootstrap must be a number of replicates >= 0")
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (n_exams,) or (weights < 0).any():

@@ -455,6 +455,8 @@ def test_malformed_readings_are_rejected():
         count_chunk(partial)
     with pytest.raises(ValueError, match="-1"):
         count_chunk(np.full((2, 2, 3), 2, dtype=np.int8))
+    with pytest.raises(ValueError, match="-1"):
+        count_chunk(np.full((2, 2, 3), 257, dtype=np.int16))  # not wrapped to 1
     with pytest.raises(ValueError, match="exam_keys"):
         count_chunk(np.zeros((2, 2, 3), dtype=np.int8), bootstrap=5)
     with pytest.raises(ValueError, match="unique"):
