@@ -103,11 +103,12 @@ def consensus_labels(
     method[n == 1] = Method.SINGLE
     method[n == 0] = Method.UNREAD
     if adjudicated is not None:
-        adjudicated = np.asarray(adjudicated).astype(np.int8, copy=False)
+        adjudicated = np.asarray(adjudicated)
         if adjudicated.shape != (n_exams, n_classes):
             raise ValueError("adjudicated must have shape (exams, classes)")
         if adjudicated.size and (adjudicated.min() < -1 or adjudicated.max() > 1):
             raise ValueError("adjudicated labels must be -1, 0 or 1")
+        adjudicated = adjudicated.astype(np.int8, copy=False)
         given = adjudicated >= 0
         labels = np.where(given, adjudicated, labels)
         method[given.any(axis=1)] = Method.ADJUDICATED
