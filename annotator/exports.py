@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.utils import timezone
@@ -33,7 +34,6 @@ from annotator.models import (
 )
 
 FORMATS = ("csv", "jsonl")
-BATCH = 5000
 RESOLVED = {
     CampaignExam.ConsensusState.UNANIMOUS,
     CampaignExam.ConsensusState.MAJORITY,
@@ -83,8 +83,9 @@ def _exam_rows(
     )
     usernames: dict[int, str] = {}
     last = 0
+    size = settings.ANNOTATOR_EXPORT_BATCH
     while True:
-        batch = list(links.filter(exam_id__gt=last).values_list(*fields)[:BATCH])
+        batch = list(links.filter(exam_id__gt=last).values_list(*fields)[:size])
         if not batch:
             return
         last = batch[-1][0]
@@ -212,7 +213,7 @@ def write_export(
             out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         rows += 1
         methods[exam["method"]] += 1
-        if progress is not None and rows % BATCH == 0:
+        if progress is not None and rows % settings.ANNOTATOR_EXPORT_BATCH == 0:
             progress(rows)
     excluded: dict[str, int] = {}
     if not include_unresolved:

@@ -227,6 +227,8 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 # and does not turn the request that started it into a server error.
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL
+# Separate deployments (or test runs) sharing one Redis use separate queues.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "annotator")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -234,10 +236,13 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 # Redelivery of an unacknowledged task waits for this; it must exceed the time limit.
+_VISIBILITY = env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int(
-        "CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT
-    )
+    "visibility_timeout": _VISIBILITY,
+    # Look for abandoned (unacknowledged, timed-out) tasks every few seconds, not
+    # kombu's default of every 100 s, so a dead worker's task comes back promptly.
+    "unacked_restore_interval": min(10, max(1, _VISIBILITY // 4)),
+    "unacked_restore_throttle": 1,
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -272,6 +277,7 @@ SPECTACULAR_SETTINGS = {
 # The domain's own knobs.
 ANNOTATOR_LEASE_MINUTES = env_int("ANNOTATOR_LEASE_MINUTES", 30)
 ANNOTATOR_IMPORT_BATCH = env_int("ANNOTATOR_IMPORT_BATCH", 500)
+ANNOTATOR_EXPORT_BATCH = env_int("ANNOTATOR_EXPORT_BATCH", 5000)
 ANNOTATOR_MAX_SAMPLES = env_int("ANNOTATOR_MAX_SAMPLES", 24 * 3600 * 1000)
 
 LOGGING = {

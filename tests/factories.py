@@ -100,3 +100,52 @@ def sine_signal(n_leads: int = 12, n_samples: int = 5000, seed: int = 0) -> np.n
     t = np.arange(n_samples)
     base = 500 * np.sin(2 * np.pi * t / 500)
     return (base + rng.integers(-20, 20, size=(n_leads, n_samples))).astype(np.int16)
+
+
+def seed_reads(campaign: Campaign, readers: list[User], labels_for) -> None:
+    """Submitted reads for every exam of a campaign, in bulk (large fixtures).
+
+    ``labels_for(exam_index, reader_index)`` gives the labels. Consensus states
+    are then settled by the workflow's own rule, exam by exam.
+    """
+    from django.utils import timezone
+
+    from annotator.models import Assignment, CampaignExam, Decision, LabelRevision
+
+    now = timezone.now()
+    links = list(campaign.exam_links.order_by("exam_id"))
+    assignments = Assignment.objects.bulk_create(
+        Assignment(
+            campaign=campaign,
+            exam_id=link.exam_id,
+            reader=reader,
+            status=Assignment.Status.SUBMITTED,
+            submitted_at=now,
+        )
+        for link in links
+        for reader in readers
+    )
+    decisions = Decision.objects.bulk_create(
+        Decision(assignment=a, labels=labels_for(i // len(readers), i % len(readers)))
+        for i, a in enumerate(assignments)
+    )
+    LabelRevision.objects.bulk_create(
+        LabelRevision(
+            kind="decision",
+            decision=d,
+            campaign=campaign,
+            exam_id=a.exam_id,
+            actor=a.reader,
+            version=1,
+            new_labels=d.labels,
+            source="test",
+        )
+        for a, d in zip(assignments, decisions, strict=True)
+    )
+    CampaignExam.objects.filter(campaign=campaign).update(
+        n_assigned=len(readers), n_submitted=len(readers), is_open=False
+    )
+    for link in CampaignExam.objects.filter(campaign=campaign).select_related(
+        "campaign"
+    ):
+        services.settle_exam(link)
