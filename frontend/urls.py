@@ -5,10 +5,16 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import views
+from frontend import pages, views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
+    path("read/<int:pk>/", pages.read, name="read"),
+    path("adjudicate/<int:pk>/", pages.adjudicate, name="adjudicate"),
+    path("campaigns/<int:pk>/", pages.dashboard, name="dashboard"),
+    path("jobs/", pages.jobs, name="jobs"),
+    path("exams/", pages.exams, name="exams"),
+    path("vendor/plotly-<str:version>.min.js", pages.plotly_js, name="plotly-js"),
 ]

@@ -48,3 +48,32 @@ def test_logout_ends_the_session(cast):
     client.force_login(cast.reader1)
     assert client.post("/logout/").status_code == 302
     assert client.get("/").status_code == 302
+
+
+def test_each_page_opens_for_its_role_and_is_not_found_for_others(cast):
+    campaign = factories.make_campaign(cast, factories.make_exams(1))
+    pages = {
+        f"/read/{campaign.pk}/": {"reader1", "reader2"},
+        f"/adjudicate/{campaign.pk}/": {"adjudicator", "manager"},
+        f"/campaigns/{campaign.pk}/": {"manager"},
+        "/jobs/": {"manager"},
+        "/exams/": {"manager"},
+    }
+    for url, allowed in pages.items():
+        for role in ("reader1", "reader2", "adjudicator", "manager", "outsider"):
+            client = Client()
+            client.force_login(getattr(cast, role))
+            expected = 200 if role in allowed else 404
+            assert client.get(url).status_code == expected, (url, role)
+        assert Client().get(url).status_code == 302  # anonymous → login
+
+
+def test_plotly_is_served_from_the_installed_package_with_a_long_cache(cast):
+    import plotly
+
+    client = Client()
+    response = client.get(f"/vendor/plotly-{plotly.__version__}.min.js")
+    assert response.status_code == 200
+    assert b"plotly" in response.content[:2000].lower()
+    assert "immutable" in response.headers["Cache-Control"]
+    assert client.get("/vendor/plotly-0.0.1.min.js").status_code == 404

@@ -1,0 +1,79 @@
+"""Server-rendered pages that hand over to one ES module each.
+
+Views check the caller's rights (the same querysets as the API: a foreign id is
+a 404) and render a template with the ids the page's script needs; the data
+itself comes from the API.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
+
+from annotator.models import Campaign
+from annotator.roles import is_manager
+
+
+def _campaign(request: HttpRequest, pk: int) -> Campaign:
+    return get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
+
+
+@login_required
+def read(request: HttpRequest, pk: int) -> HttpResponse:
+    """The labeling page: claim, view, label, submit and next."""
+    campaign = _campaign(request, pk)
+    if not campaign.readers.filter(pk=request.user.pk).exists():
+        raise Http404("You do not read in this campaign.")
+    return render(request, "frontend/read.html", {"campaign": campaign})
+
+
+@login_required
+def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
+    """The adjudication page: the queue, the ECG, every reader's labels side by side."""
+    campaign = _campaign(request, pk)
+    if not (
+        is_manager(request.user)
+        or campaign.adjudicators.filter(pk=request.user.pk).exists()
+    ):
+        raise Http404("You do not adjudicate this campaign.")
+    return render(request, "frontend/adjudicate.html", {"campaign": campaign})
+
+
+@login_required
+def dashboard(request: HttpRequest, pk: int) -> HttpResponse:
+    """Campaign dashboard: progress, agreement with CIs, reader statistics, jobs."""
+    campaign = _campaign(request, pk)
+    if not is_manager(request.user):
+        raise Http404("The dashboard is for managers.")
+    return render(request, "frontend/dashboard.html", {"campaign": campaign})
+
+
+@login_required
+def jobs(request: HttpRequest) -> HttpResponse:
+    """Background jobs with progress bars and downloads."""
+    if not is_manager(request.user):
+        raise Http404("Jobs are for managers.")
+    return render(request, "frontend/jobs.html", {})
+
+
+@login_required
+def exams(request: HttpRequest) -> HttpResponse:
+    """Exam browser for managers."""
+    if not is_manager(request.user):
+        raise Http404("The exam browser is for managers.")
+    return render(request, "frontend/exams.html", {})
+
+
+@require_GET
+@cache_control(public=True, max_age=31536000, immutable=True)
+def plotly_js(request: HttpRequest, version: str) -> HttpResponse:
+    """Plotly.js from the installed plotly package: no CDN, works offline."""
+    import plotly
+    from plotly.offline import get_plotlyjs
+
+    if version != plotly.__version__:
+        raise Http404("Unknown plotly version.")
+    return HttpResponse(get_plotlyjs(), content_type="text/javascript; charset=utf-8")
