@@ -174,14 +174,22 @@ def claim_next(
     overlap, on any database; on PostgreSQL ``SKIP LOCKED`` also keeps
     concurrent readers from queueing behind one another's rows.
     """
-    if not campaign.readers.filter(pk=reader.pk).exists():
-        raise NotFound("No such campaign among yours.")
     now = now or timezone.now()
-    expire_leases(campaign=campaign, now=now)
     lease = now + dt.timedelta(minutes=campaign.lease_minutes)
     with transaction.atomic():
         # One claim at a time per reader: two tabs must not take two exams.
-        type(reader).objects.select_for_update().filter(pk=reader.pk).first()
+        # Locking the reader's row through the campaign's reader list makes the
+        # lock the membership check too: one query on every claim, not two.
+        member = (
+            type(reader)
+            ._default_manager.select_for_update(of=("self",))
+            .filter(pk=reader.pk, reader_campaigns=campaign)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if member is None:
+            raise NotFound("No such campaign among yours.")
+        expire_leases(campaign=campaign, now=now)
         current = (
             Assignment.objects.filter(
                 campaign=campaign, reader=reader, status=Assignment.Status.CLAIMED
@@ -200,10 +208,14 @@ def claim_next(
             )["m"]
             or 0
         )
-        assignment = _claim_from(campaign, reader, now, lease, after=cursor)
+        assignment = _claim_from(
+            campaign, reader, now, lease, after=cursor, cursor=cursor
+        )
         if assignment is None and cursor:
             # Exams before the cursor may have reopened when a lease expired.
-            assignment = _claim_from(campaign, reader, now, lease, after=0)
+            assignment = _claim_from(
+                campaign, reader, now, lease, after=0, cursor=cursor
+            )
         return assignment
 
 
@@ -214,12 +226,21 @@ def _claim_from(
     lease: dt.datetime,
     *,
     after: int,
+    cursor: int,
 ) -> Assignment | None:
+    """Claim the first open exam after ``after`` that the reader does not hold.
+
+    ``cursor`` is the highest exam the reader has any assignment of, so exams
+    above it need no look for an old (expired) claim of the reader's to revive.
+    """
     overlap = campaign.readers_per_exam
+    # Only the reader's exams the candidates can reach: the subquery stays a
+    # few rows however many exams the reader has read.
     mine = Assignment.objects.filter(
         campaign=campaign,
         reader=reader,
         status__in=[Assignment.Status.CLAIMED, Assignment.Status.SUBMITTED],
+        exam_id__gt=after,
     ).values("exam_id")
     while True:
         candidates = (
@@ -236,7 +257,9 @@ def _claim_from(
             return None
         for link_pk, exam_id in batch:
             if _take_slot(CampaignExam.objects.filter(pk=link_pk), overlap):
-                return _assign(campaign, reader, exam_id, now, lease)
+                return _assign(
+                    campaign, reader, exam_id, now, lease, fresh=exam_id > cursor
+                )
         after = batch[-1][1]
 
 
@@ -263,16 +286,27 @@ def _assign(
     exam_id: int,
     now: dt.datetime,
     lease: dt.datetime,
+    *,
+    fresh: bool = False,
 ) -> Assignment:
-    """Create the claim, or revive the reader's own expired claim of this exam."""
-    revived = Assignment.objects.filter(
-        campaign=campaign,
-        exam_id=exam_id,
-        reader=reader,
-        status=Assignment.Status.EXPIRED,
-    ).update(status=Assignment.Status.CLAIMED, claimed_at=now, lease_expires_at=lease)
-    if revived:
-        return Assignment.objects.get(campaign=campaign, exam_id=exam_id, reader=reader)
+    """Create the claim, or revive the reader's own expired claim of this exam.
+
+    ``fresh`` says the reader has no assignment of the exam at all (it lies
+    above their cursor), so there is nothing to revive and the insert is all.
+    """
+    if not fresh:
+        revived = Assignment.objects.filter(
+            campaign=campaign,
+            exam_id=exam_id,
+            reader=reader,
+            status=Assignment.Status.EXPIRED,
+        ).update(
+            status=Assignment.Status.CLAIMED, claimed_at=now, lease_expires_at=lease
+        )
+        if revived:
+            return Assignment.objects.get(
+                campaign=campaign, exam_id=exam_id, reader=reader
+            )
     return Assignment.objects.create(
         campaign=campaign,
         exam_id=exam_id,
@@ -362,16 +396,17 @@ def submit_decision(
         status=Assignment.Status.SUBMITTED, submitted_at=now
     )
     try:
-        with transaction.atomic():
-            decision = Decision.objects.create(
-                assignment=assignment,
-                labels=clean,
-                quality=flags,
-                comment=comment,
-                duration_ms=duration_ms,
-                created_at=now,
-                updated_at=now,
-            )
+        # No savepoint around the insert: a clash ends the whole submission,
+        # which the surrounding atomic block rolls back anyway.
+        decision = Decision.objects.create(
+            assignment=assignment,
+            labels=clean,
+            quality=flags,
+            comment=comment,
+            duration_ms=duration_ms,
+            created_at=now,
+            updated_at=now,
+        )
     except IntegrityError:
         raise Conflict("This exam already has your decision.") from None
     LabelRevision.objects.create(
@@ -392,10 +427,11 @@ def submit_decision(
     link = CampaignExam.objects.select_for_update().get(
         campaign=campaign, exam_id=assignment.exam_id
     )
-    link.n_submitted = F("n_submitted") + 1
-    link.save(update_fields=["n_submitted"])
-    link.refresh_from_db()
-    settle_exam(link)
+    # The row lock holds the counter until commit, so it is counted here and
+    # written in the same UPDATE as the consensus (no F() update and re-read).
+    link.campaign = campaign  # loaded above with its taxonomy
+    link.n_submitted += 1
+    settle_exam(link, also_save=["n_submitted"])
     return decision
 
 
@@ -596,15 +632,20 @@ def settle_reads(
     return Settlement(state.NEEDS_ADJUDICATION, None, disagreeing)
 
 
-def settle_exam(link: CampaignExam) -> None:
+def settle_exam(link: CampaignExam, *, also_save: Sequence[str] = ()) -> None:
     """Recompute an exam's consensus state from its reads (call inside a transaction).
 
     Pending until the overlap is read; then unanimous, settled by majority or
     by policy, or queued for adjudication with the disagreeing classes. An
-    adjudicated exam keeps its adjudication.
+    adjudicated exam keeps its adjudication. ``also_save`` names fields the
+    caller changed on ``link``, written in the same UPDATE.
     """
+    fields = ["consensus_state", "consensus_labels", "disagreeing_classes"]
     if link.consensus_state == CampaignExam.ConsensusState.ADJUDICATED:
+        if also_save:
+            link.save(update_fields=list(also_save))
         return
+    before = [getattr(link, name) for name in fields]
     campaign = link.campaign
     reads = list(
         Decision.objects.filter(
@@ -630,9 +671,14 @@ def settle_exam(link: CampaignExam) -> None:
         link.consensus_state = outcome.method
         link.consensus_labels = outcome.labels
         link.disagreeing_classes = outcome.disagreeing
-    link.save(
-        update_fields=["consensus_state", "consensus_labels", "disagreeing_classes"]
-    )
+    # Unchanged values are not written again (a first read leaves it pending).
+    changed = [
+        name
+        for name, old in zip(fields, before, strict=True)
+        if getattr(link, name) != old
+    ]
+    if also_save or changed:
+        link.save(update_fields=[*also_save, *changed])
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -205,7 +206,7 @@ class CampaignViewSet(
     @action(detail=True, methods=["post"])
     def next(self, request: Request, pk: str | None = None) -> Response:
         """Claim the caller's next exam (an unfinished claim first); 204 when done."""
-        campaign = self.get_object()
+        campaign = self._read_campaign()
         assignment = services.claim_next(campaign=campaign, reader=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -217,6 +218,26 @@ class CampaignViewSet(
                 "lease_expires_at": assignment.lease_expires_at,
             }
         )
+
+    def _read_campaign(self) -> Campaign:
+        """The campaign if the caller reads it, else what ``get_object`` answers.
+
+        Claiming is the hot path: one query on the reader list replaces the
+        visibility filter, the role lookup and the prefetches of every reader
+        and adjudicator. Anyone else takes the general path, so the answers
+        (404 for a campaign one cannot see) stay the same.
+        """
+        try:
+            campaign = Campaign.objects.filter(
+                pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field],
+                readers=self.request.user,
+            ).first()
+        except (TypeError, ValueError, DjangoValidationError):
+            campaign = None
+        if campaign is None:
+            return self.get_object()
+        self.check_object_permissions(self.request, campaign)
+        return campaign
 
     @extend_schema(responses={200: s.AdjudicationQueueItemSerializer(many=True)})
     @action(detail=True, methods=["get"])
