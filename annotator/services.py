@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Max, Value, When
+from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from annotator.models import (
@@ -139,17 +139,68 @@ def _default_lease() -> int:
 # --- Claiming --------------------------------------------------------------------
 
 
+# Leases run out rarely, but every claim looks: a plain statement on the
+# (status, lease_expires_at) index, without the ORM's per-query compilation.
+_STALE_CLAIMS_SQL = """
+SELECT id, exam_id FROM annotator_assignment
+WHERE campaign_id = %s AND status = %s AND lease_expires_at <= %s
+ORDER BY id LIMIT 500
+"""
+
+# The whole claim of a new exam in one statement on PostgreSQL: lock the first
+# open exam after the reader's cursor that they do not hold (skipping rows that
+# concurrent claims have locked), count the reader on it only while it has room,
+# and insert the claim. The reader holds nothing above their cursor, so there is
+# no expired claim of theirs to revive; the counter guard and the unique
+# (campaign, exam, reader) constraint stay the final word, as in the ORM path.
+_CLAIM_SQL = """
+WITH slot AS (
+    UPDATE annotator_campaignexam
+    SET n_assigned = n_assigned + 1, is_open = n_assigned + 1 < %(overlap)s
+    WHERE id = (
+        SELECT id FROM annotator_campaignexam
+        WHERE campaign_id = %(campaign)s AND is_open AND exam_id > %(after)s
+          AND exam_id NOT IN (
+              SELECT exam_id FROM annotator_assignment
+              WHERE campaign_id = %(campaign)s AND reader_id = %(reader)s
+                AND status IN (%(claimed)s, %(submitted)s) AND exam_id > %(after)s
+          )
+        ORDER BY exam_id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ) AND n_assigned < %(overlap)s
+    RETURNING exam_id
+)
+INSERT INTO annotator_assignment
+    (campaign_id, exam_id, reader_id, status, claimed_at, lease_expires_at)
+SELECT %(campaign)s, exam_id, %(reader)s, %(claimed)s, %(now)s, %(lease)s FROM slot
+RETURNING id, campaign_id, exam_id, reader_id, status, claimed_at,
+    lease_expires_at, submitted_at
+"""
+
+
 def expire_leases(*, campaign: Campaign, now: dt.datetime | None = None) -> int:
     """Return abandoned claims to the queue; returns how many were released.
 
     A claim whose lease has run out is marked expired and its exam's counter
     goes down, so another reader (or the same one) can take it.
     """
-    now = now or timezone.now()
-    released = 0
-    stale = Assignment.objects.filter(
-        campaign=campaign, status=Assignment.Status.CLAIMED, lease_expires_at__lte=now
-    ).values_list("pk", "exam_id")[:500]
+    return len(_expire_leases(campaign, now or timezone.now()))
+
+
+def _expire_leases(campaign: Campaign, now: dt.datetime) -> list[int]:
+    """Release the campaign's claims whose lease ran out; their ids."""
+    released: list[int] = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STALE_CLAIMS_SQL,
+            [
+                campaign.pk,
+                Assignment.Status.CLAIMED.value,
+                connection.ops.adapt_datetimefield_value(now),
+            ],
+        )
+        stale = cursor.fetchall()
     for pk, exam_id in stale:
         with transaction.atomic():
             # The status filter makes a release happen once, whoever gets here first.
@@ -159,7 +210,7 @@ def expire_leases(*, campaign: Campaign, now: dt.datetime | None = None) -> int:
                 CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id).update(
                     n_assigned=F("n_assigned") - 1, is_open=True
                 )
-                released += 1
+                released.append(pk)
     return released
 
 
@@ -176,38 +227,41 @@ def claim_next(
     """
     now = now or timezone.now()
     lease = now + dt.timedelta(minutes=campaign.lease_minutes)
+    mine = Assignment.objects.filter(campaign=campaign, reader=OuterRef("pk"))
     with transaction.atomic():
         # One claim at a time per reader: two tabs must not take two exams.
         # Locking the reader's row through the campaign's reader list makes the
-        # lock the membership check too: one query on every claim, not two.
-        member = (
+        # lock the membership check too, and the same query reads the reader's
+        # unfinished claim and cursor: one statement where there were four.
+        state = (
             type(reader)
             ._default_manager.select_for_update(of=("self",))
             .filter(pk=reader.pk, reader_campaigns=campaign)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if member is None:
-            raise NotFound("No such campaign among yours.")
-        expire_leases(campaign=campaign, now=now)
-        current = (
-            Assignment.objects.filter(
-                campaign=campaign, reader=reader, status=Assignment.Status.CLAIMED
+            .annotate(
+                current=Subquery(
+                    mine.filter(status=Assignment.Status.CLAIMED)
+                    .order_by("claimed_at", "pk")
+                    .values("pk")[:1]
+                ),
+                # Readers walk the campaign in exam order; their cursor skips
+                # what they read (the highest exam they have any claim on).
+                cursor=Subquery(mine.order_by("-exam_id").values("exam_id")[:1]),
             )
-            .order_by("claimed_at")
+            .values_list("current", "cursor")
             .first()
         )
-        if current is not None:
+        if state is None:
+            raise NotFound("No such campaign among yours.")
+        current_pk, cursor = state[0], state[1] or 0
+        # A reader holds one claim at a time, so if the release took the
+        # unfinished claim there is none left to return.
+        if current_pk in _expire_leases(campaign, now):
+            current_pk = None
+        if current_pk is not None:
+            current = Assignment.objects.get(pk=current_pk)
             current.lease_expires_at = lease
             current.save(update_fields=["lease_expires_at"])
             return current
-        # Readers walk the campaign in exam order; their cursor skips what they read.
-        cursor = (
-            Assignment.objects.filter(campaign=campaign, reader=reader).aggregate(
-                m=Max("exam_id")
-            )["m"]
-            or 0
-        )
         assignment = _claim_from(
             campaign, reader, now, lease, after=cursor, cursor=cursor
         )
@@ -234,6 +288,12 @@ def _claim_from(
     above it need no look for an old (expired) claim of the reader's to revive.
     """
     overlap = campaign.readers_per_exam
+    if after >= cursor and connection.vendor == "postgresql":
+        claimed = _claim_in_one_statement(campaign, reader, now, lease, after=after)
+        if claimed is not None:
+            return claimed
+        # Nothing open and unlocked above the cursor (or a counter out of step
+        # with is_open): the general walk below decides.
     # Only the reader's exams the candidates can reach: the subquery stays a
     # few rows however many exams the reader has read.
     mine = Assignment.objects.filter(
@@ -261,6 +321,38 @@ def _claim_from(
                     campaign, reader, exam_id, now, lease, fresh=exam_id > cursor
                 )
         after = batch[-1][1]
+
+
+def _claim_in_one_statement(
+    campaign: Campaign,
+    reader: AbstractBaseUser,
+    now: dt.datetime,
+    lease: dt.datetime,
+    *,
+    after: int,
+) -> Assignment | None:
+    """PostgreSQL: ``_CLAIM_SQL``; the new claim, or None if it took nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL,
+            {
+                "campaign": campaign.pk,
+                "reader": reader.pk,
+                "after": after,
+                "overlap": campaign.readers_per_exam,
+                "claimed": Assignment.Status.CLAIMED.value,
+                "submitted": Assignment.Status.SUBMITTED.value,
+                "now": now,
+                "lease": lease,
+            },
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        columns = [column.name for column in cursor.description]
+    assignment = Assignment.from_db(connection.alias, columns, row)
+    assignment.campaign, assignment.reader = campaign, reader
+    return assignment
 
 
 def _take_slot(links: Any, overlap: int) -> bool:
