@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, ClassVar
 
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
@@ -61,6 +62,9 @@ class ExamSerializer(serializers.ModelSerializer):
     """Exam metadata; machine statements only where the caller may see them."""
 
     duration_s = serializers.FloatField(read_only=True)
+    # Fields built from the model once per class: the introspection was most of
+    # the cost of serializing the exam of every claim.
+    _field_templates: ClassVar[dict[type, dict[str, serializers.Field]]] = {}
 
     class Meta:
         model = Exam
@@ -79,6 +83,13 @@ class ExamSerializer(serializers.ModelSerializer):
             "machine_statements",
             "measurements",
         ]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """The model's fields, built on first use; each instance gets copies."""
+        templates = ExamSerializer._field_templates
+        if type(self) not in templates:
+            templates[type(self)] = super().get_fields()
+        return copy.deepcopy(templates[type(self)])
 
     def to_representation(self, instance: Exam) -> dict[str, Any]:
         data = super().to_representation(instance)

@@ -13,7 +13,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, Throttled
+from rest_framework.exceptions import (
+    NotFound,
+    PermissionDenied,
+    Throttled,
+    ValidationError,
+)
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -229,7 +234,7 @@ class CampaignViewSet(
         """
         try:
             campaign = Campaign.objects.filter(
-                pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field],
+                pk=self.kwargs[self.lookup_url_kwarg or "pk"],
                 readers=self.request.user,
             ).first()
         except (TypeError, ValueError, DjangoValidationError):
@@ -396,12 +401,25 @@ class AssignmentViewSet(
     @action(detail=True, methods=["post"])
     def decision(self, request: Request, pk: str | None = None) -> Response:
         """Submit the read of a claimed exam."""
-        assignment = self.get_object()
         payload = s.DecisionInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        decision = services.submit_decision(
-            assignment=assignment, reader=request.user, **payload.validated_data
-        )
+        if not payload.is_valid():
+            # Someone else's or an unknown id answers 404 before any complaint
+            # about the body, as it always did.
+            self.get_object()
+            raise ValidationError(payload.errors)
+        # The service loads and locks the caller's assignment itself, so the
+        # usual get_object (a join with the exam and campaign) is skipped here;
+        # a foreign or unknown id gets the same 404 as from get_object.
+        try:
+            stub = Assignment(pk=int(self.kwargs[self.lookup_url_kwarg or "pk"]))
+        except ValueError:
+            raise NotFound() from None
+        try:
+            decision = services.submit_decision(
+                assignment=stub, reader=request.user, **payload.validated_data
+            )
+        except services.NotFound:
+            raise NotFound() from None
         response = Response(
             s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED
         )
