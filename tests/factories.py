@@ -9,6 +9,7 @@ import numpy as np
 from django.contrib.auth.models import Group, User
 
 from annotator import services
+from annotator.waveforms import STANDARD_LEADS
 from annotator.models import Campaign, Exam, TaxonomyVersion
 from annotator.taxonomy import load_default_taxonomy
 
@@ -53,20 +54,7 @@ def make_exam(exam_id: str = "E1", *, dataset: str = "test", **fields) -> Exam:
         "patient_pseudonym": "P-" + key[:12],
         "sampling_rate": 500.0,
         "n_samples": 5000,
-        "lead_names": [
-            "I",
-            "II",
-            "III",
-            "aVR",
-            "aVL",
-            "aVF",
-            "V1",
-            "V2",
-            "V3",
-            "V4",
-            "V5",
-            "V6",
-        ],
+        "lead_names": list(STANDARD_LEADS),
         "signal_key": f"signals/test/{key}.npy",
         "signal_sha256": key,
         "source_format": "npy",
