@@ -9,9 +9,9 @@ import numpy as np
 from django.contrib.auth.models import Group, User
 
 from annotator import services
-from annotator.waveforms import STANDARD_LEADS
 from annotator.models import Campaign, Exam, TaxonomyVersion
 from annotator.taxonomy import load_default_taxonomy
+from annotator.waveforms import STANDARD_LEADS
 
 PASSWORD = "correct horse battery staple"
 
