@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, OuterRef, Subquery, Value, When
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from annotator.models import (
@@ -147,6 +147,18 @@ WHERE campaign_id = %s AND status = %s AND lease_expires_at <= %s
 ORDER BY id LIMIT 500
 """
 
+# The reader's unfinished claim (the oldest, should there be several) and
+# cursor: the highest exam they hold any assignment of, claimed, read or expired.
+_READER_STATE_SQL = """
+SELECT
+    (SELECT id FROM annotator_assignment
+     WHERE campaign_id = %(campaign)s AND reader_id = %(reader)s
+       AND status = %(claimed)s
+     ORDER BY claimed_at, id LIMIT 1),
+    (SELECT MAX(exam_id) FROM annotator_assignment
+     WHERE campaign_id = %(campaign)s AND reader_id = %(reader)s)
+"""
+
 # The whole claim of a new exam in one statement on PostgreSQL: lock the first
 # open exam after the reader's cursor that they do not hold (skipping rows that
 # concurrent claims have locked), count the reader on it only while it has room,
@@ -227,41 +239,39 @@ def claim_next(
     """
     now = now or timezone.now()
     lease = now + dt.timedelta(minutes=campaign.lease_minutes)
-    mine = Assignment.objects.filter(campaign=campaign, reader=OuterRef("pk"))
     with transaction.atomic():
         # One claim at a time per reader: two tabs must not take two exams.
         # Locking the reader's row through the campaign's reader list makes the
-        # lock the membership check too, and the same query reads the reader's
-        # unfinished claim and cursor: one statement where there were four.
-        state = (
+        # lock the membership check too: one query on every claim, not two.
+        member = (
             type(reader)
             ._default_manager.select_for_update(of=("self",))
             .filter(pk=reader.pk, reader_campaigns=campaign)
-            .annotate(
-                current=Subquery(
-                    mine.filter(status=Assignment.Status.CLAIMED)
-                    .order_by("claimed_at", "pk")
-                    .values("pk")[:1]
-                ),
-                # Readers walk the campaign in exam order; their cursor skips
-                # what they read (the highest exam they have any claim on).
-                cursor=Subquery(mine.order_by("-exam_id").values("exam_id")[:1]),
-            )
-            .values_list("current", "cursor")
+            .values_list("pk", flat=True)
             .first()
         )
-        if state is None:
+        if member is None:
             raise NotFound("No such campaign among yours.")
-        current_pk, cursor = state[0], state[1] or 0
-        # A reader holds one claim at a time, so if the release took the
-        # unfinished claim there is none left to return.
-        if current_pk in _expire_leases(campaign, now):
-            current_pk = None
+        _expire_leases(campaign, now)
+        # A statement of its own, after the lock: under READ COMMITTED it sees
+        # what another tab committed while this one waited for the lock.
+        with connection.cursor() as db:
+            db.execute(
+                _READER_STATE_SQL,
+                {
+                    "campaign": campaign.pk,
+                    "reader": reader.pk,
+                    "claimed": Assignment.Status.CLAIMED.value,
+                },
+            )
+            current_pk, cursor = db.fetchone()
         if current_pk is not None:
             current = Assignment.objects.get(pk=current_pk)
             current.lease_expires_at = lease
             current.save(update_fields=["lease_expires_at"])
             return current
+        # Readers walk the campaign in exam order; their cursor skips what they read.
+        cursor = cursor or 0
         assignment = _claim_from(
             campaign, reader, now, lease, after=cursor, cursor=cursor
         )
