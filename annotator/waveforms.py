@@ -1,7 +1,9 @@
-"""Lead names, channel triage, derived limb leads and integer storage of ECG signals.
+"""Lead names, channel triage, derived limb leads, integer storage and M4 decimation.
 
-Framework-free: numpy and the standard library only, so importers, notebooks and
-batch jobs share one definition of "which channel is lead II".
+Framework-free: numpy and the standard library only (tsdownsample, optionally, for
+one engine of :func:`m4_indices`), so importers, notebooks, batch jobs and the
+signal endpoint share one definition of "which channel is lead II" and of
+"which samples a pixel column needs".
 
 Conventions used throughout:
 
@@ -25,7 +27,9 @@ __all__ = [
     "STANDARD_LEADS",
     "derive_limb_leads",
     "is_non_ecg_channel",
+    "m4_indices",
     "normalize_lead_name",
+    "pixel_column_edges",
     "standardize_leads",
     "to_integer_signal",
 ]
@@ -346,3 +350,114 @@ def to_integer_signal(
         f"signal range [{low:.0f}, {high:.0f}] x {gain_uv} uV does not fit in int32;"
         " use a larger gain_uv"
     )
+
+
+def pixel_column_edges(n: int, width: int) -> NDArray[np.int64]:
+    """First sample of each pixel column when ``n`` samples span ``width`` pixels.
+
+    A window of ``n`` samples drawn across ``width`` pixel columns puts sample
+    ``i`` at ``i * width / n`` pixels, in column ``floor(i * width / n)``. Column
+    ``b`` therefore holds samples ``[edges[b], edges[b + 1])`` with
+    ``edges[b] = ceil(b * n / width)`` (exact integer arithmetic, no float
+    rounding). Returns int64 of shape ``(width + 1,)``: ``edges[0] == 0``,
+    ``edges[width] == n``. Every column holds ``floor(n / width)`` or
+    ``ceil(n / width)`` samples; none is empty when ``width <= n``.
+
+    Raises ``ValueError`` unless ``1 <= width <= n``.
+    """
+    if not 1 <= width <= n:
+        raise ValueError(f"need 1 <= width <= n, got width={width}, n={n}")
+    columns = np.arange(width + 1, dtype=np.int64)
+    return (columns * n + width - 1) // width
+
+
+def m4_indices(
+    signal: NDArray[np.number], width: int, *, engine: str = "numpy"
+) -> NDArray[np.int64]:
+    """M4 decimation with bins aligned to pixel columns: the samples a plot needs.
+
+    ``signal`` has shape ``(leads, n)``; ``width`` is the number of pixel columns
+    the ``n`` samples are drawn across, binned by :func:`pixel_column_edges`.
+    For every lead and column ``b`` this keeps four sample indices, in
+    increasing order: the column's first sample, its minimum and its maximum
+    (whichever comes first, then the other; ties keep the earliest sample) and
+    its last sample (Jugel et al., "M4", PVLDB 7(10), 2014). A line through
+    those points lights the same pixels as a line through all ``n`` samples,
+    so QRS peaks and one-sample pacemaker spikes survive.
+
+    Returns int64 of shape ``(leads, 4 * width)``; row ``r`` is non-decreasing
+    and ``out[r, 4*b : 4*b + 4]`` belongs to column ``b``. An index repeats
+    when a column's first or last sample is also its extreme (drop repeats
+    with ``np.unique`` per lead before sending).
+
+    ``engine="numpy"`` (default) takes the extremes with ``np.minimum.reduceat``
+    / ``np.maximum.reduceat`` and finds their first positions.
+    ``engine="tsdownsample"`` runs tsdownsample's M4 per lead with an x array
+    whose equidistant bins are exactly these columns (its own bins without x
+    span ``(n - 1) / width`` samples and straddle columns); a column of exactly
+    four samples then comes back as those four samples, which keeps the same
+    guarantees. It needs more than four samples per column on average and
+    falls back to the numpy engine otherwise.
+
+    Raises ``ValueError`` for a wrong shape, ``width`` outside ``[1, n]``, NaN
+    samples (a missing sample has no place on the plot) or an unknown engine.
+    """
+    data = np.asarray(signal)
+    if data.ndim != 2:
+        raise ValueError(f"signal must have shape (leads, n), got {data.shape}")
+    edges = pixel_column_edges(data.shape[1], width)
+    if np.issubdtype(data.dtype, np.floating) and np.isnan(data).any():
+        raise ValueError("signal contains NaN samples")
+    if engine == "numpy":
+        return _m4_numpy(data, edges)
+    if engine == "tsdownsample":
+        return _m4_tsdownsample(data, edges)
+    raise ValueError(f"engine must be 'numpy' or 'tsdownsample', got {engine!r}")
+
+
+def _m4_numpy(data: NDArray[np.number], edges: NDArray[np.int64]) -> NDArray[np.int64]:
+    n_leads, n = data.shape
+    width = len(edges) - 1
+    starts, lengths = edges[:-1], np.diff(edges)
+    # Flat positions of each column's start, lead by lead.
+    row_offsets = (n * np.arange(n_leads, dtype=np.int64))[:, None]
+    flat_starts = (starts + row_offsets).ravel()
+    extremes = []
+    for reduce in (np.minimum, np.maximum):
+        values = reduce.reduceat(data, starts, axis=1)
+        hits = np.flatnonzero(data == np.repeat(values, lengths, axis=1))
+        # The first hit at or after a column's start lies in that column,
+        # because the column holds its own extreme.
+        first = hits[np.searchsorted(hits, flat_starts)].reshape(n_leads, width)
+        extremes.append(first - row_offsets)
+    out = np.empty((n_leads, width, 4), dtype=np.int64)
+    out[..., 0] = starts
+    out[..., 1] = np.minimum(*extremes)
+    out[..., 2] = np.maximum(*extremes)
+    out[..., 3] = edges[1:] - 1
+    return out.reshape(n_leads, 4 * width)
+
+
+def _m4_tsdownsample(
+    data: NDArray[np.number], edges: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    from tsdownsample import M4Downsampler
+
+    n_leads, n = data.shape
+    width = len(edges) - 1
+    if n <= 4 * width or width < 2 or n_leads == 0:
+        # Below 4 samples per column tsdownsample returns every sample, and it
+        # needs two bins; the numpy engine has neither limit.
+        return _m4_numpy(data, edges)
+    # tsdownsample splits [x[0], x[-1]] into `width` equal bins and ends bin b
+    # after the last x <= x[0] + (b + 1) * step. With x = 2 * column + 1, the
+    # first sample moved to 0 and the last to 2 * width, step is exactly 2 and
+    # bin b holds exactly column b.
+    x = np.repeat(np.arange(1, 2 * width, 2, dtype=np.int32), np.diff(edges))
+    x[0], x[-1] = 0, 2 * width
+    downsampler = M4Downsampler()
+    rows = [
+        downsampler.downsample(x, np.ascontiguousarray(row), n_out=4 * width)
+        for row in data
+    ]
+    return np.stack(rows).astype(np.int64)
