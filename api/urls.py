@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from api import job_views, views
+from api import job_views, signal, views
 
 router = DefaultRouter()
 router.register("taxonomies", views.TaxonomyViewSet, basename="taxonomy")
@@ -29,6 +29,7 @@ urlpatterns = [
         job_views.ExportJobView.as_view(),
         name="campaign-exports",
     ),
+    path("exams/<int:pk>/signal/", signal.ExamSignalView.as_view(), name="exam-signal"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
