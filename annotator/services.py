@@ -9,6 +9,7 @@ by conditional UPDATEs and database constraints, not by reading then writing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -494,37 +495,8 @@ def submit_decision(
                 "Your claim on this exam expired and it went to another reader; "
                 "ask for the next exam."
             )
-    Assignment.objects.filter(pk=assignment.pk).update(
-        status=Assignment.Status.SUBMITTED, submitted_at=now
-    )
-    try:
-        # No savepoint around the insert: a clash ends the whole submission,
-        # which the surrounding atomic block rolls back anyway.
-        decision = Decision.objects.create(
-            assignment=assignment,
-            labels=clean,
-            quality=flags,
-            comment=comment,
-            duration_ms=duration_ms,
-            created_at=now,
-            updated_at=now,
-        )
-    except IntegrityError:
-        raise Conflict("This exam already has your decision.") from None
-    LabelRevision.objects.create(
-        kind=LabelRevision.Kind.DECISION,
-        decision=decision,
-        campaign=campaign,
-        exam_id=assignment.exam_id,
-        actor=reader,
-        version=1,
-        old_labels=None,
-        new_labels=clean,
-        old_quality=None,
-        new_quality=flags,
-        note=comment,
-        source=source,
-        created_at=now,
+    decision = _record_submission(
+        assignment, reader, clean, flags, comment, duration_ms, source, now
     )
     link = CampaignExam.objects.select_for_update().get(
         campaign=campaign, exam_id=assignment.exam_id
@@ -533,7 +505,108 @@ def submit_decision(
     # written in the same UPDATE as the consensus (no F() update and re-read).
     link.campaign = campaign  # loaded above with its taxonomy
     link.n_submitted += 1
-    settle_exam(link, also_save=["n_submitted"])
+    settle_exam(link, also_save=["n_submitted"], n_reads=link.n_submitted)
+    return decision
+
+
+# The three writes of a submission in one statement on PostgreSQL: the claim
+# becomes submitted, the decision is inserted and so is its first revision.
+_SUBMIT_SQL = """
+WITH submitted AS (
+    UPDATE annotator_assignment SET status = %(submitted)s, submitted_at = %(now)s
+    WHERE id = %(assignment)s
+    RETURNING id
+), decision AS (
+    INSERT INTO annotator_decision
+        (assignment_id, labels, quality, comment, duration_ms, version,
+         created_at, updated_at)
+    SELECT id, %(labels)s::jsonb, %(quality)s::jsonb, %(comment)s,
+        %(duration_ms)s, 1, %(now)s, %(now)s
+    FROM submitted
+    RETURNING id
+), revision AS (
+    INSERT INTO annotator_labelrevision
+        (kind, decision_id, campaign_id, exam_id, actor_id, version,
+         new_labels, new_quality, note, source, created_at)
+    SELECT %(kind)s, id, %(campaign)s, %(exam)s, %(actor)s, 1,
+        %(labels)s::jsonb, %(quality)s::jsonb, %(comment)s, %(source)s, %(now)s
+    FROM decision
+)
+SELECT id FROM decision
+"""
+
+
+def _record_submission(
+    assignment: Assignment,
+    reader: AbstractBaseUser,
+    labels: list[str],
+    quality: list[str],
+    comment: str,
+    duration_ms: int | None,
+    source: str,
+    now: dt.datetime,
+) -> Decision:
+    """Mark the claim submitted, store the decision and its version-1 revision.
+
+    The caller holds the assignment's lock and has validated everything.
+    """
+    values = {
+        "assignment": assignment,
+        "labels": labels,
+        "quality": quality,
+        "comment": comment,
+        "duration_ms": duration_ms,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _SUBMIT_SQL,
+                    {
+                        "assignment": assignment.pk,
+                        "submitted": Assignment.Status.SUBMITTED.value,
+                        "now": now,
+                        "labels": json.dumps(labels),
+                        "quality": json.dumps(quality),
+                        "comment": comment,
+                        "duration_ms": duration_ms,
+                        "kind": LabelRevision.Kind.DECISION.value,
+                        "campaign": assignment.campaign_id,
+                        "exam": assignment.exam_id,
+                        "actor": reader.pk,
+                        "source": source,
+                    },
+                )
+                (decision_pk,) = cursor.fetchone()
+            decision = Decision(pk=decision_pk, **values)
+            decision._state.adding = False
+            decision._state.db = connection.alias
+            return decision
+        Assignment.objects.filter(pk=assignment.pk).update(
+            status=Assignment.Status.SUBMITTED, submitted_at=now
+        )
+        # No savepoint around the insert: a clash ends the whole submission,
+        # which the surrounding atomic block rolls back anyway.
+        decision = Decision.objects.create(**values)
+    except IntegrityError:
+        raise Conflict("This exam already has your decision.") from None
+    LabelRevision.objects.create(
+        kind=LabelRevision.Kind.DECISION,
+        decision=decision,
+        campaign_id=assignment.campaign_id,
+        exam_id=assignment.exam_id,
+        actor=reader,
+        version=1,
+        old_labels=None,
+        new_labels=labels,
+        old_quality=None,
+        new_quality=quality,
+        note=comment,
+        source=source,
+        created_at=now,
+    )
     return decision
 
 
@@ -734,13 +807,21 @@ def settle_reads(
     return Settlement(state.NEEDS_ADJUDICATION, None, disagreeing)
 
 
-def settle_exam(link: CampaignExam, *, also_save: Sequence[str] = ()) -> None:
+def settle_exam(
+    link: CampaignExam,
+    *,
+    also_save: Sequence[str] = (),
+    n_reads: int | None = None,
+) -> None:
     """Recompute an exam's consensus state from its reads (call inside a transaction).
 
     Pending until the overlap is read; then unanimous, settled by majority or
     by policy, or queued for adjudication with the disagreeing classes. An
     adjudicated exam keeps its adjudication. ``also_save`` names fields the
-    caller changed on ``link``, written in the same UPDATE.
+    caller changed on ``link``, written in the same UPDATE. ``n_reads`` is the
+    number of submitted reads when the caller knows it exactly (it holds the
+    link's lock and keeps its counter): below the overlap the reads are not
+    loaded, since the exam is pending whatever they say.
     """
     fields = ["consensus_state", "consensus_labels", "disagreeing_classes"]
     if link.consensus_state == CampaignExam.ConsensusState.ADJUDICATED:
@@ -749,13 +830,15 @@ def settle_exam(link: CampaignExam, *, also_save: Sequence[str] = ()) -> None:
         return
     before = [getattr(link, name) for name in fields]
     campaign = link.campaign
-    reads = list(
-        Decision.objects.filter(
-            assignment__campaign=campaign,
-            assignment__exam_id=link.exam_id,
-            assignment__status=Assignment.Status.SUBMITTED,
-        ).values_list("labels", flat=True)
-    )
+    reads: list[list[str]] = []
+    if n_reads is None or n_reads >= campaign.readers_per_exam:
+        reads = list(
+            Decision.objects.filter(
+                assignment__campaign=campaign,
+                assignment__exam_id=link.exam_id,
+                assignment__status=Assignment.Status.SUBMITTED,
+            ).values_list("labels", flat=True)
+        )
     state = CampaignExam.ConsensusState
     if len(reads) < campaign.readers_per_exam:
         link.consensus_state, link.consensus_labels = state.PENDING, None
