@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from annotator.models import Campaign
+from annotator.models import Campaign, Decision
 from annotator.roles import is_manager
 
 
@@ -27,7 +27,12 @@ def read(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(request, pk)
     if not campaign.readers.filter(pk=request.user.pk).exists():
         raise Http404("You do not read in this campaign.")
-    return render(request, "frontend/read.html", {"campaign": campaign})
+    quality = [{"value": v, "label": label} for v, label in Decision.Quality.choices]
+    return render(
+        request,
+        "frontend/read.html",
+        {"campaign": campaign, "quality_flags": quality},
+    )
 
 
 @login_required

@@ -387,10 +387,10 @@ export class EcgViewer {
     return LAYOUTS[this.layoutName];
   }
 
-  /** Pixel sizes: px per mm from the width (5 mm = whole px), plot size, scales. */
+  /** Pixel sizes: px per mm from the width (in 0.05 px steps), plot size, scales. */
   _geometry(mode, duration = this._duration()) {
     const available = Math.max(this.graph?.clientWidth || this.element.clientWidth || 1000, 320);
-    const pxPerMm = Math.max(Math.floor((available / PAPER_MM) * 5) / 5, 1.2);
+    const pxPerMm = Math.max(Math.floor((available / PAPER_MM) * 20) / 20, 1.2);
     const { rows, pitch } = this._rows(mode);
     const width = Math.round(PAPER_MM * pxPerMm);
     const height = Math.round(rows.length * pitch * pxPerMm);
