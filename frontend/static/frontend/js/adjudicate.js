@@ -1,0 +1,692 @@
+// Adjudication page: the disagreement queue, the ECG, every reader's labels side
+// by side, and the final labels (pre-filled with what all readers agree on).
+import { EcgViewer } from "./viewer.js";
+
+const root = document.getElementById("adjudicate");
+const campaignId = root.dataset.campaign;
+const taxonomyId = root.dataset.taxonomy;
+const $ = (id) => document.getElementById(id);
+
+const QUALITY = {
+  noise: "Noise / artefact",
+  lead_reversal: "Lead reversal",
+  incomplete: "Incomplete / missing leads",
+};
+const STATE_TEXT = {
+  needs_adjudication: "Needs adjudication",
+  adjudicated: "Adjudicated",
+};
+
+const state = {
+  showAll: new URLSearchParams(location.search).get("state") === "all",
+  items: [],
+  hasMore: false,
+  pageSize: 50,
+  index: -1,
+  classes: [],
+  byCode: new Map(),
+  byShortcut: new Map(),
+  order: new Map(),
+  chosen: new Set(),
+  exams: new Map(),
+  busy: false,
+};
+let viewer = null;
+
+// --- API ---------------------------------------------------------------------
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+async function api(url, { method = "GET", body } = {}) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.headers["X-CSRFToken"] = csrfToken();
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, init);
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const data = await response.json();
+      message = data.detail || Object.values(data).flat().join(" ") || message;
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new Error(message);
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+// --- Small DOM helpers ---------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function announce(message) {
+  const live = $("live");
+  live.textContent = "";
+  // A fresh text node makes screen readers speak repeated messages too.
+  requestAnimationFrame(() => { live.textContent = message; });
+}
+
+function showError(message) {
+  const box = $("page-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function className(code) {
+  const cls = state.byCode.get(code);
+  return cls ? cls.name : code;
+}
+
+function inTaxonomyOrder(codes) {
+  return [...codes].sort((a, b) => (state.order.get(a) ?? 1e9) - (state.order.get(b) ?? 1e9));
+}
+
+// --- Queue ---------------------------------------------------------------------
+
+function current() {
+  return state.items[state.index] ?? null;
+}
+
+async function fetchQueuePage() {
+  // Adjudicated exams leave the default queue, so the next page starts after the
+  // exams still listed; duplicates (from other adjudicators' work) are skipped.
+  const page = Math.floor(state.items.length / state.pageSize) + 1;
+  const params = new URLSearchParams({ page: String(page) });
+  if (state.showAll) params.set("state", "all");
+  const data = await api(`/api/campaigns/${campaignId}/adjudication/?${params}`);
+  if (data.next && data.results.length) state.pageSize = data.results.length;
+  const known = new Set(state.items.map((item) => item.exam));
+  const fresh = data.results.filter((item) => !known.has(item.exam));
+  state.items.push(...fresh);
+  state.hasMore = Boolean(data.next);
+  return fresh.length;
+}
+
+async function refreshSummary() {
+  try {
+    const campaign = await api(`/api/campaigns/${campaignId}/`);
+    const p = campaign.progress || {};
+    const waiting = p.needs_adjudication || 0;
+    const done = p.adjudicated || 0;
+    $("queue-summary").textContent =
+      `${waiting} ${waiting === 1 ? "exam needs" : "exams need"} adjudication · ${done} adjudicated`;
+    $("queue-count").textContent = state.showAll ? String(waiting + done) : String(waiting);
+    $("queue-count").setAttribute("aria-label", `${$("queue-count").textContent} exams`);
+  } catch (err) {
+    $("queue-summary").textContent = "";
+  }
+}
+
+function itemLabel(item) {
+  const n = item.disagreeing_classes.length;
+  if (item.state === "adjudicated") return "Adjudicated";
+  return `${n} ${n === 1 ? "class" : "classes"} disputed`;
+}
+
+function renderQueue() {
+  const list = $("queue-list");
+  list.replaceChildren(
+    ...state.items.map((item, i) =>
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            class: `queue-item${item.state === "adjudicated" ? " done" : ""}`,
+            "data-index": i,
+            "aria-current": i === state.index ? "true" : null,
+            tabindex: i === Math.max(state.index, 0) ? "0" : "-1",
+          },
+          el("span", { class: "code" }, item.exam_id),
+          el(
+            "span",
+            { class: "queue-state" },
+            item.state === "adjudicated" ? "✓ " : "⚠ ",
+            itemLabel(item),
+          ),
+        ),
+      ),
+    ),
+  );
+  $("queue-more").hidden = !state.hasMore;
+  const active = list.querySelector('[aria-current="true"]');
+  if (active) active.scrollIntoView({ block: "nearest" });
+}
+
+function updateEmpty() {
+  const empty = state.items.length === 0;
+  $("workspace").hidden = empty;
+  $("empty").hidden = !empty;
+  if (empty) {
+    $("empty-text").textContent = state.showAll
+      ? "No exam of this campaign has needed adjudication yet."
+      : "Every disagreement in this campaign has been settled.";
+  }
+}
+
+// --- One exam --------------------------------------------------------------------
+
+async function openItem(index, { focus = false } = {}) {
+  if (index < 0 || index >= state.items.length) return;
+  state.index = index;
+  const item = current();
+  renderQueue();
+  $("exam-heading").textContent = `Exam ${item.exam_id}`;
+  $("exam-state").replaceChildren(
+    el(
+      "span",
+      { class: `badge state-${item.state}` },
+      item.state === "adjudicated" ? "✓ " : "⚠ ",
+      STATE_TEXT[item.state] || item.state,
+    ),
+  );
+  $("position").textContent = `${index + 1} of ${state.items.length}${state.hasMore ? "+" : ""}`;
+  $("prev").disabled = index === 0;
+  $("next").disabled = index === state.items.length - 1 && !state.hasMore;
+  renderReads(item);
+  prefill(item);
+  $("form-status").textContent = "";
+  const url = new URL(location.href);
+  url.searchParams.set("exam", item.exam);
+  if (state.showAll) url.searchParams.set("state", "all");
+  else url.searchParams.delete("state");
+  history.replaceState(null, "", url);
+  if (focus) $("exam-heading").focus();
+
+  try {
+    let exam = state.exams.get(item.exam);
+    if (!exam) {
+      exam = await api(`/api/exams/${item.exam}/`);
+      state.exams.set(item.exam, exam);
+    }
+    if (current() !== item) return;
+    renderMeta(exam);
+    await viewer.load(item.exam, { exam });
+    if (current() !== item) return;
+    const after = state.items[state.index + 1];
+    if (after) viewer.prefetch(after.exam);
+  } catch (err) {
+    if (current() === item) showError(`Could not load exam ${item.exam_id}: ${err.message}`);
+  }
+}
+
+function renderMeta(exam) {
+  const parts = [
+    exam.dataset,
+    exam.age !== null && exam.age !== undefined ? `${exam.age >= 90 ? "≥90" : exam.age} y` : null,
+    { F: "female", M: "male" }[exam.sex] || null,
+    `${exam.duration_s.toFixed(1)} s at ${exam.sampling_rate} Hz`,
+    exam.acquired_at ? new Date(exam.acquired_at).toLocaleDateString() : null,
+  ].filter(Boolean);
+  $("exam-meta").textContent = parts.join(" · ");
+  const statements = exam.machine_statements || [];
+  $("machine").hidden = statements.length === 0;
+  $("machine-list").replaceChildren(...statements.map((s) => el("li", {}, s)));
+}
+
+function renderReads(item) {
+  const decisions = item.decisions;
+  const sets = decisions.map((d) => new Set(d.labels));
+  const disputed = new Set(item.disagreeing_classes);
+  const codes = inTaxonomyOrder(new Set(decisions.flatMap((d) => d.labels)));
+  const table = $("reads-table");
+  const head = el(
+    "thead",
+    {},
+    el(
+      "tr",
+      {},
+      el("th", { scope: "col" }, "Class"),
+      decisions.map((d) => el("th", { scope: "col", class: "reader-col" }, d.reader)),
+    ),
+  );
+  const rows = codes.map((code) => {
+    const votes = sets.filter((s) => s.has(code)).length;
+    const isDisputed = disputed.has(code) || (votes > 0 && votes < sets.length);
+    return el(
+      "tr",
+      { class: isDisputed ? "disputed" : null, "data-code": code },
+      el(
+        "th",
+        { scope: "row" },
+        el("span", { class: "code" }, code),
+        isDisputed
+          ? el("span", { class: "flag-disputed" }, el("span", { "aria-hidden": "true" }, "⚠ "), "Disagree")
+          : null,
+        el("span", { class: "cls-name" }, className(code)),
+      ),
+      sets.map((s) =>
+        s.has(code)
+          ? el("td", { class: "vote yes" }, el("span", { "aria-hidden": "true" }, "✓ "), "Yes")
+          : el("td", { class: "vote no" }, el("span", { "aria-hidden": "true" }, "– "), "No"),
+      ),
+    );
+  });
+  if (rows.length === 0) {
+    rows.push(
+      el("tr", {}, el("td", { colspan: decisions.length + 1, class: "empty" }, "No reader chose any class.")),
+    );
+  }
+  const extra = el(
+    "tbody",
+    { class: "reader-notes" },
+    el(
+      "tr",
+      {},
+      el("th", { scope: "row" }, "Quality"),
+      decisions.map((d) =>
+        el(
+          "td",
+          {},
+          d.quality.length
+            ? d.quality.map((q) =>
+                el("span", { class: "quality" }, el("span", { "aria-hidden": "true" }, "⚑ "), QUALITY[q] || q),
+              )
+            : el("span", { class: "muted" }, "—"),
+        ),
+      ),
+    ),
+    el(
+      "tr",
+      {},
+      el("th", { scope: "row" }, "Comment"),
+      decisions.map((d) => el("td", { class: "comment" }, d.comment || el("span", { class: "muted" }, "—"))),
+    ),
+  );
+  table.replaceChildren(
+    el("caption", { class: "visually-hidden" }, "Each reader's labels; classes the readers disagree on are marked Disagree."),
+    head,
+    el("tbody", {}, rows),
+    extra,
+  );
+
+  const prior = $("prior");
+  if (item.adjudication) {
+    const a = item.adjudication;
+    prior.hidden = false;
+    prior.replaceChildren(
+      el("h3", {}, "✓ Adjudicated"),
+      el(
+        "p",
+        {},
+        `By ${a.adjudicator} (version ${a.version}): `,
+        a.labels.length
+          ? a.labels.map((code) => el("span", { class: "chip static", title: className(code) }, code))
+          : "no classes",
+      ),
+      a.note ? el("p", { class: "muted" }, `Note: ${a.note}`) : null,
+    );
+  } else {
+    prior.hidden = true;
+    prior.replaceChildren();
+  }
+}
+
+// --- Final labels picker -----------------------------------------------------------
+
+function buildPicker() {
+  const groups = new Map();
+  for (const cls of state.classes) {
+    if (!groups.has(cls.group)) groups.set(cls.group, []);
+    groups.get(cls.group).push(cls);
+  }
+  const list = $("class-list");
+  list.replaceChildren(
+    ...[...groups].map(([group, classes]) =>
+      el(
+        "div",
+        { class: "class-group", "data-group": group },
+        el("h3", {}, group),
+        el(
+          "ul",
+          {},
+          classes.map((cls) =>
+            el(
+              "li",
+              { "data-code": cls.code },
+              el(
+                "label",
+                { class: "pick" },
+                el("input", { type: "checkbox", value: cls.code, name: "labels" }),
+                el("span", { class: "code" }, cls.code),
+                el("span", { class: "cls-name" }, cls.name),
+                el("span", { class: "votes" }),
+                cls.shortcut ? el("kbd", { title: `Key ${cls.shortcut}` }, cls.shortcut) : null,
+              ),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function prefill(item) {
+  if (item.adjudication) {
+    state.chosen = new Set(item.adjudication.labels);
+    $("note").value = item.adjudication.note || "";
+    $("submit").textContent = "Revise and next";
+  } else {
+    const sets = item.decisions.map((d) => new Set(d.labels));
+    const agreed = sets.length ? [...sets[0]].filter((code) => sets.every((s) => s.has(code))) : [];
+    state.chosen = new Set(agreed);
+    $("note").value = "";
+    $("submit").textContent = "Save and next";
+  }
+  const n = item.decisions.length;
+  const disputed = new Set(item.disagreeing_classes);
+  for (const li of $("class-list").querySelectorAll("li[data-code]")) {
+    const code = li.dataset.code;
+    const votes = item.decisions.filter((d) => d.labels.includes(code)).length;
+    li.querySelector(".votes").textContent = votes ? `${votes}/${n}` : "";
+    li.querySelector(".votes").title = votes ? `${votes} of ${n} readers chose it` : "";
+    li.classList.toggle("disputed", disputed.has(code));
+  }
+  renderChosen();
+}
+
+function renderChosen() {
+  for (const input of $("class-list").querySelectorAll("input[type=checkbox]")) {
+    input.checked = state.chosen.has(input.value);
+  }
+  const codes = inTaxonomyOrder(state.chosen);
+  $("chosen").replaceChildren(
+    ...(codes.length
+      ? codes.map((code) =>
+          el(
+            "li",
+            { class: "chip" },
+            el("span", { class: "code" }, code),
+            el("span", { class: "cls-name" }, className(code)),
+            el(
+              "button",
+              { type: "button", class: "chip-remove", "aria-label": `Remove ${code}`, "data-code": code },
+              "×",
+            ),
+          ),
+        )
+      : [el("li", { class: "muted chips-empty" }, "No class chosen: the exam gets no labels.")]),
+  );
+}
+
+function setChosen(code, on) {
+  const cls = state.byCode.get(code);
+  if (!cls) return;
+  const replaced = [];
+  if (on) {
+    if (cls.exclusive_group) {
+      for (const other of state.chosen) {
+        const o = state.byCode.get(other);
+        if (other !== code && o && o.exclusive_group === cls.exclusive_group) {
+          state.chosen.delete(other);
+          replaced.push(other);
+        }
+      }
+    }
+    state.chosen.add(code);
+  } else {
+    state.chosen.delete(code);
+  }
+  renderChosen();
+  let message = `${code} ${cls.name} ${on ? "added" : "removed"}.`;
+  if (replaced.length) message += ` It replaces ${replaced.join(", ")} (only one of them can apply).`;
+  $("form-status").textContent = message;
+}
+
+function toggle(code) {
+  setChosen(code, !state.chosen.has(code));
+}
+
+function matches(query) {
+  const q = query.trim().toLowerCase();
+  if (!q) return state.classes.map((cls) => ({ cls, rank: 0 }));
+  const out = [];
+  for (const cls of state.classes) {
+    const code = cls.code.toLowerCase();
+    const name = cls.name.toLowerCase();
+    let rank = null;
+    if (code === q) rank = 0;
+    else if (code.startsWith(q)) rank = 1;
+    else if (name.split(/[\s(/-]+/).some((word) => word.startsWith(q))) rank = 2;
+    else if (name.includes(q) || cls.group.toLowerCase().includes(q)) rank = 3;
+    if (rank !== null) out.push({ cls, rank });
+  }
+  return out.sort((a, b) => a.rank - b.rank || state.order.get(a.cls.code) - state.order.get(b.cls.code));
+}
+
+function filterPicker() {
+  const found = new Set(matches($("class-search").value).map((m) => m.cls.code));
+  for (const li of $("class-list").querySelectorAll("li[data-code]")) {
+    li.hidden = !found.has(li.dataset.code);
+  }
+  for (const group of $("class-list").querySelectorAll(".class-group")) {
+    group.hidden = !group.querySelector("li[data-code]:not([hidden])");
+  }
+}
+
+// --- Submit ------------------------------------------------------------------
+
+async function submit(event) {
+  event?.preventDefault();
+  const item = current();
+  if (!item || state.busy) return;
+  state.busy = true;
+  $("submit").disabled = true;
+  $("form-status").textContent = "Saving…";
+  const labels = inTaxonomyOrder(state.chosen);
+  try {
+    const saved = await api(`/api/campaigns/${campaignId}/adjudication/${item.exam}/`, {
+      method: "POST",
+      body: { labels, note: $("note").value.trim() },
+    });
+    const message = `Saved final labels for ${item.exam_id}: ${saved.labels.join(", ") || "none"}.`;
+    let next = state.index + 1;
+    if (state.showAll) {
+      item.state = "adjudicated";
+      item.adjudication = {
+        labels: saved.labels,
+        note: saved.note,
+        adjudicator: saved.adjudicator,
+        version: saved.version,
+      };
+    } else {
+      state.items.splice(state.index, 1);
+      next = state.index;
+    }
+    if (next >= state.items.length && state.hasMore) await fetchQueuePage();
+    refreshSummary();
+    if (state.items.length === 0) {
+      state.index = -1;
+      renderQueue();
+      updateEmpty();
+      announce(`${message} The queue is empty.`);
+      $("empty").querySelector("h2").focus();
+      return;
+    }
+    next = Math.min(next, state.items.length - 1);
+    await openItem(next);
+    announce(`${message} Now showing ${current().exam_id}.`);
+    $("form-status").textContent = message;
+  } catch (err) {
+    $("form-status").textContent = `Not saved: ${err.message}`;
+    announce(`Not saved: ${err.message}`);
+  } finally {
+    state.busy = false;
+    $("submit").disabled = false;
+  }
+}
+
+async function go(delta) {
+  let target = state.index + delta;
+  if (target >= state.items.length && state.hasMore) await fetchQueuePage();
+  target = Math.max(0, Math.min(target, state.items.length - 1));
+  if (target !== state.index) {
+    await openItem(target);
+    announce(`Exam ${current().exam_id}, ${target + 1} of ${state.items.length}.`);
+  }
+}
+
+// --- Events ------------------------------------------------------------------
+
+function isTyping(target) {
+  const field = target.closest("input, textarea, select, [contenteditable]");
+  return field !== null && !(field.type === "checkbox" || field.type === "radio");
+}
+
+function onKey(event) {
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+    event.preventDefault();
+    submit();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
+  if (!current()) return;
+  const key = event.key;
+  if (key === "/") {
+    event.preventDefault();
+    $("class-search").focus();
+    $("class-search").select();
+  } else if (key === "j") {
+    event.preventDefault();
+    go(1);
+  } else if (key === "k") {
+    event.preventDefault();
+    go(-1);
+  } else if (state.byShortcut.has(key.toLowerCase()) && !event.target.closest(".queue-list")) {
+    event.preventDefault();
+    toggle(state.byShortcut.get(key.toLowerCase()));
+  }
+}
+
+function onSearchKey(event) {
+  const search = event.currentTarget;
+  if (event.key === "Enter" && !(event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    const [best] = matches(search.value);
+    if (search.value.trim() && best) {
+      toggle(best.cls.code);
+      search.value = "";
+      filterPicker();
+    }
+  } else if (event.key === "Escape") {
+    if (search.value) {
+      event.preventDefault();
+      search.value = "";
+      filterPicker();
+    }
+  } else if (event.key === "ArrowDown") {
+    const first = $("class-list").querySelector("li[data-code]:not([hidden]) input");
+    if (first) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+}
+
+function onQueueKey(event) {
+  const button = event.target.closest(".queue-item");
+  if (!button) return;
+  const buttons = [...$("queue-list").querySelectorAll(".queue-item")];
+  const at = buttons.indexOf(button);
+  let target = null;
+  if (event.key === "ArrowDown") target = Math.min(at + 1, buttons.length - 1);
+  else if (event.key === "ArrowUp") target = Math.max(at - 1, 0);
+  else if (event.key === "Home") target = 0;
+  else if (event.key === "End") target = buttons.length - 1;
+  if (target === null) return;
+  event.preventDefault();
+  for (const b of buttons) b.tabIndex = -1;
+  buttons[target].tabIndex = 0;
+  buttons[target].focus();
+}
+
+async function reloadQueue() {
+  state.items = [];
+  state.index = -1;
+  try {
+    await fetchQueuePage();
+  } catch (err) {
+    showError(`Could not load the queue: ${err.message}`);
+    return;
+  }
+  refreshSummary();
+  updateEmpty();
+  renderQueue();
+  if (state.items.length === 0) return;
+  const wanted = Number(new URLSearchParams(location.search).get("exam"));
+  const at = state.items.findIndex((item) => item.exam === wanted);
+  await openItem(at >= 0 ? at : 0);
+}
+
+async function init() {
+  viewer = new EcgViewer($("viewer"));
+  $("show-all").checked = state.showAll;
+  try {
+    const taxonomy = await api(`/api/taxonomies/${taxonomyId}/`);
+    state.classes = taxonomy.classes;
+  } catch (err) {
+    showError(`Could not load the taxonomy: ${err.message}`);
+    return;
+  }
+  state.classes.forEach((cls, i) => {
+    state.byCode.set(cls.code, cls);
+    state.order.set(cls.code, i);
+    if (cls.shortcut) state.byShortcut.set(cls.shortcut.toLowerCase(), cls.code);
+  });
+  buildPicker();
+
+  $("queue-list").addEventListener("click", (event) => {
+    const button = event.target.closest(".queue-item");
+    if (button) openItem(Number(button.dataset.index), { focus: true });
+  });
+  $("queue-list").addEventListener("keydown", onQueueKey);
+  $("queue-more").addEventListener("click", async () => {
+    await fetchQueuePage();
+    renderQueue();
+  });
+  $("prev").addEventListener("click", () => go(-1));
+  $("next").addEventListener("click", () => go(1));
+  $("show-all").addEventListener("change", (event) => {
+    state.showAll = event.target.checked;
+    reloadQueue();
+  });
+  $("class-list").addEventListener("change", (event) => {
+    if (event.target.matches("input[type=checkbox]")) setChosen(event.target.value, event.target.checked);
+  });
+  $("chosen").addEventListener("click", (event) => {
+    const button = event.target.closest(".chip-remove");
+    if (button) {
+      setChosen(button.dataset.code, false);
+      $("class-search").focus();
+    }
+  });
+  $("class-search").addEventListener("input", filterPicker);
+  $("class-search").addEventListener("keydown", onSearchKey);
+  $("final-form").addEventListener("submit", submit);
+  document.addEventListener("keydown", onKey);
+  await reloadQueue();
+}
+
+init();
