@@ -101,7 +101,7 @@ def pilot(cast) -> Campaign:
 
 @pytest.fixture
 def study(cast) -> Campaign:
-    """Sixteen exams, fourteen read by both readers with planned disagreements."""
+    """Sixteen exams, fourteen read by both readers; four disagree, two adjudicated."""
     plan = [
         (["SR", "NORM"], ["SR", "NORM"]),
         (["SR", "LVH"], ["SR", "LVH"]),
@@ -124,6 +124,13 @@ def study(cast) -> Campaign:
     second = {f"S-{i:03d}": b for i, (_, b) in enumerate(plan)}
     read_all(campaign, cast.reader1, first)
     read_all(campaign, cast.reader2, second)
+    for exam_id, labels in (("S-004", ["SR", "1dAVb"]), ("S-009", ["AF"])):
+        services.adjudicate(
+            campaign=campaign,
+            exam=Exam.objects.get(exam_id=exam_id),
+            adjudicator=cast.adjudicator,
+            labels=labels,
+        )
     return campaign
 
 
@@ -197,6 +204,7 @@ def wait_drawn(page: Any, count: int = 1) -> dict[str, Any]:
 
 def screenshot(page: Any, folder: Path, name: str, *, full_page: bool = False) -> None:
     """``name``.png at 1366 px and ``name``-1920.png at 1920 px, each under 300 KB."""
+    page.mouse.move(0, 0)  # no hover state in the pictures
     for size, suffix in ((NARROW, ""), (WIDE, "-1920")):
         drawn = page.evaluate("window.__drawn.length")
         resized = page.viewport_size != size
@@ -371,7 +379,7 @@ def test_manager_dashboard_computes_agreement_and_charts_kappa_with_intervals(
     assert f"{report['macro']['fleiss_kappa']:.2f}" in tiles
     assert "reader1 · reader2" in page.locator("#pair-table").inner_text()
     readers = plot_data(page, "reader-chart")
-    assert [t["name"] for t in readers] == ["reader1", "reader2"]
+    assert [t["name"] for t in readers] == ["reader1", "reader2", "Undefined"]
 
     page.get_by_role("button", name="Export CSV").click()
     page.locator("#recent-jobs a", has_text="Download").first.wait_for()

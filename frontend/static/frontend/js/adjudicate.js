@@ -346,39 +346,39 @@ function renderReads(item) {
 
 // --- Final labels picker -----------------------------------------------------------
 
+function pickItem(cls) {
+  return el(
+    "li",
+    { "data-code": cls.code },
+    el(
+      "label",
+      { class: "pick" },
+      el("input", { type: "checkbox", value: cls.code, name: "labels" }),
+      el("span", { class: "code" }, cls.code),
+      el("span", { class: "cls-name" }, cls.name),
+      el("span", { class: "votes" }),
+      cls.shortcut ? el("kbd", { title: `Key ${cls.shortcut}` }, cls.shortcut) : null,
+    ),
+  );
+}
+
 function buildPicker() {
   const groups = new Map();
   for (const cls of state.classes) {
     if (!groups.has(cls.group)) groups.set(cls.group, []);
     groups.get(cls.group).push(cls);
   }
-  const list = $("class-list");
-  list.replaceChildren(
+  // The classes in dispute come first, so that deciding them takes one click.
+  const disputed = el(
+    "div",
+    { class: "class-group disputed-group", id: "disputed-group", hidden: true },
+    el("h3", {}, "In dispute"),
+    el("ul", { id: "disputed-list" }),
+  );
+  $("class-list").replaceChildren(
+    disputed,
     ...[...groups].map(([group, classes]) =>
-      el(
-        "div",
-        { class: "class-group", "data-group": group },
-        el("h3", {}, group),
-        el(
-          "ul",
-          {},
-          classes.map((cls) =>
-            el(
-              "li",
-              { "data-code": cls.code },
-              el(
-                "label",
-                { class: "pick" },
-                el("input", { type: "checkbox", value: cls.code, name: "labels" }),
-                el("span", { class: "code" }, cls.code),
-                el("span", { class: "cls-name" }, cls.name),
-                el("span", { class: "votes" }),
-                cls.shortcut ? el("kbd", { title: `Key ${cls.shortcut}` }, cls.shortcut) : null,
-              ),
-            ),
-          ),
-        ),
-      ),
+      el("div", { class: "class-group", "data-group": group }, el("h3", {}, group), el("ul", {}, classes.map(pickItem))),
     ),
   );
 }
@@ -397,6 +397,12 @@ function prefill(item) {
   }
   const n = item.decisions.length;
   const disputed = new Set(item.disagreeing_classes);
+  for (const code of new Set(item.decisions.flatMap((d) => d.labels))) {
+    if (!item.decisions.every((d) => d.labels.includes(code))) disputed.add(code);
+  }
+  const inDispute = inTaxonomyOrder(disputed).filter((code) => state.byCode.has(code));
+  $("disputed-list").replaceChildren(...inDispute.map((code) => pickItem(state.byCode.get(code))));
+  $("disputed-group").hidden = inDispute.length === 0 || Boolean($("class-search").value.trim());
   for (const li of $("class-list").querySelectorAll("li[data-code]")) {
     const code = li.dataset.code;
     const votes = item.decisions.filter((d) => d.labels.includes(code)).length;
@@ -484,6 +490,8 @@ function filterPicker() {
   for (const group of $("class-list").querySelectorAll(".class-group")) {
     group.hidden = !group.querySelector("li[data-code]:not([hidden])");
   }
+  // While searching, each class is listed once, under its own group.
+  if ($("class-search").value.trim()) $("disputed-group").hidden = true;
 }
 
 // --- Submit ------------------------------------------------------------------

@@ -387,7 +387,6 @@ function renderClassChart() {
   const bottom = Math.min(0, ...lows);
   const layout = {
     font: FONT,
-    height: 420,
     margin: { l: 64, r: 16, t: 16, b: 60 },
     bargap: 0.35,
     plot_bgcolor: "#fff",
@@ -522,9 +521,24 @@ function renderReaders() {
       }),
     };
   });
+  const gaps = readers.flatMap((reader) =>
+    codes
+      .filter((code) => (r.reader_stats[reader][code]?.[stat] ?? null) === null)
+      .map((code) => ({ reader, code, why: r.reader_stats[reader][code]?.undefined?.[stat] })),
+  );
+  traces.push({
+    type: "scatter",
+    mode: "markers",
+    name: "Undefined",
+    x: gaps.map((g) => g.code),
+    y: gaps.map(() => 0),
+    marker: { symbol: "x-thin-open", size: 10, color: "#8a939e", line: { width: 2, color: "#8a939e" } },
+    hovertemplate: gaps.map(
+      (g) => `<b>${esc(g.reader)}</b> · ${esc(g.code)}<br>${READER_STATS[stat]} undefined: ${esc(g.why || "not computable")}<extra></extra>`,
+    ),
+  });
   const layout = {
     font: FONT,
-    height: 300,
     margin: { l: 48, r: 16, t: 10, b: 40 },
     barmode: "group",
     bargap: 0.25,
