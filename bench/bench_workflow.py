@@ -8,18 +8,27 @@ For each table size (a small one and a large one, in the same run) it:
 2. starts gunicorn on a free 127.0.0.1 port against that database;
 3. runs N virtual readers (asyncio + aiohttp), each looping
    ``POST /api/campaigns/{id}/next/`` → ``POST /api/assignments/{id}/decision/``
-   with no think time, for a warm-up and then a measured window;
-4. stops gunicorn and checks the workflow invariants in SQL: no exam over its
+   for a warm-up and then a measured window: first flat out (no think time,
+   which measures capacity; with 50 readers in a closed loop the cycle time is
+   then 50 / throughput by Little's law), then paced to ``--rate`` cycles/s
+   (which measures latency at that load; a cycle counts from its scheduled
+   start, so falling behind shows);
+4. checks the workflow invariants in SQL after each run: no exam over its
    overlap, no reader twice on an exam, one decision and one revision per
-   submitted read, counters equal to the real counts, consensus states settled;
+   submitted read, counters equal to the real counts, consensus states
+   settled; then resets the campaign for the next run;
 5. prints one table row per run: exams in the database, cycles/s, p50/p99 of
-   the claim, the submit and the whole cycle, errors and double claims.
+   the claim, the submit and the whole cycle, errors, double claims, and the
+   CPU each part used per cycle (from /proc).
 
 The load generator runs on the same machine as gunicorn and PostgreSQL and
-shares its cores; the CPU split measured from /proc is printed with each row.
+shares its cores, as does anything else running there: the last columns say
+how the machine's CPU was split, and what throughput the measured CPU per
+cycle would allow if gunicorn, PostgreSQL and the client had the cores alone.
 
     .venv/bin/python bench/bench_workflow.py [--exams 1000000] [--small 10000]
-        [--readers 50] [--seconds 60] [--workers N[,N…]] [--threads N[,N…]]
+        [--readers 50] [--seconds 60] [--rate 150] [--workers N[,N…]]
+        [--threads N[,N…]] [--worker-class auto|sync|gthread]
 
 Loopback only, bounded in time (every request has a timeout, gunicorn is
 stopped on exit and on error) and the throwaway database is dropped at the end
@@ -88,13 +97,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument(
-        "--workers", type=int_list, default=[3], help="gunicorn workers (list: sweep)"
+        "--rate",
+        type=float,
+        default=150.0,
+        help="after the flat-out run, a run paced to this many cycles/s (0: skip)",
+    )
+    parser.add_argument(
+        "--workers", type=int_list, default=[4], help="gunicorn workers (list: sweep)"
     )
     parser.add_argument(
         "--threads",
         type=int_list,
-        default=[4],
+        # Sync workers by default: each request is a new connection taken by
+        # whichever worker is free. gthread keeps connections alive but pins
+        # each to one worker, and with 50 readers some workers queue while
+        # others idle (see bench/RESULTS.md).
+        default=[1],
         help="threads per worker (list: sweep); 1 means sync workers",
+    )
+    parser.add_argument(
+        "--worker-class",
+        choices=["auto", "sync", "gthread"],
+        default="auto",
+        help="auto: sync for 1 thread (no keep-alive), else gthread",
     )
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", PG_DEFAULT))
     parser.add_argument("--db", default=DB_DEFAULT, help="throwaway database name")
@@ -344,7 +369,9 @@ def explain_claim(campaign_id: int) -> str:
         with connection.cursor() as cursor:
             for query in queries.captured_queries:
                 sql = query["sql"]
-                if "annotator_campaignexam" in sql and sql.startswith("SELECT"):
+                if "annotator_campaignexam" in sql and sql.lstrip().startswith(
+                    ("SELECT", "WITH")
+                ):
                     cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)
                     plans.append("\n".join(row[0] for row in cursor.fetchall()))
         transaction.set_rollback(True)
@@ -385,8 +412,14 @@ class Server:
 
 
 def start_gunicorn(
-    database_url: str, workers: int, threads: int, log_dir: Path
+    database_url: str,
+    workers: int,
+    threads: int,
+    log_dir: Path,
+    worker_class: str = "auto",
 ) -> Server:
+    if worker_class == "auto":
+        worker_class = "gthread" if threads > 1 else "sync"
     port = free_port()
     log = log_dir / f"gunicorn-{workers}x{threads}-{port}.log"
     env = {
@@ -413,7 +446,7 @@ def start_gunicorn(
         "--threads",
         str(threads),
         "--worker-class",
-        "gthread" if threads > 1 else "sync",
+        worker_class,
         "--backlog",
         "512",
         "--keep-alive",
@@ -546,8 +579,15 @@ async def reader_loop(
     window: tuple[float, float],
     stats: Stats,
     rng: random.Random,
+    period: float,
 ) -> None:
-    """Claim → submit until the window closes; the cycle in flight completes."""
+    """Claim → submit until the window closes; the cycle in flight completes.
+
+    With ``period`` 0 the reader starts its next cycle at once (the server's
+    capacity is measured). Otherwise cycles are scheduled every ``period``
+    seconds from a random phase, and a cycle's latency counts from its
+    scheduled start, so time spent waiting behind a late cycle is not hidden.
+    """
     import aiohttp
 
     headers = {"Authorization": f"Token {token}"}
@@ -555,9 +595,18 @@ async def reader_loop(
     labels_pool = [labels for labels, _ in LABEL_MIX]
     weights = [w for _, w in LABEL_MIX]
     start, end = window
+    scheduled = time.perf_counter() + rng.random() * period
     while time.perf_counter() < end:
+        if period:
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t_start = scheduled
+            scheduled += period
         t0 = time.perf_counter()
-        measuring = t0 >= start
+        if not period:
+            t_start = t0
+        measuring = t_start >= start
         try:
             async with session.post(next_url, headers=headers) as response:
                 body = await response.read()
@@ -608,7 +657,7 @@ async def reader_loop(
         if measuring and t2 <= end:
             stats.claim_ms.append(1000 * (t1 - t0))
             stats.submit_ms.append(1000 * (t2 - t1))
-            stats.cycle_ms.append(1000 * (t2 - t0))
+            stats.cycle_ms.append(1000 * (t2 - t_start))
 
 
 async def run_load(
@@ -619,7 +668,9 @@ async def run_load(
     seconds: float,
     seed_value: int,
     on_measure: Any,
+    rate: float = 0.0,
 ) -> Stats:
+    """All readers at once; ``rate`` > 0 paces them to that many cycles/s."""
     import aiohttp
 
     stats = Stats()
@@ -647,6 +698,7 @@ async def run_load(
                     window,
                     stats,
                     random.Random(seed_value * 1000 + i),
+                    len(tokens) / rate if rate else 0.0,
                 )
                 for i, token in enumerate(tokens)
             )
@@ -670,6 +722,7 @@ def percentile(values: list[float], q: float) -> float:
 class Row:
     exams: int
     config: str
+    load: str
     cycles_per_s: float
     claim: tuple[float, float]
     submit: tuple[float, float]
@@ -677,37 +730,49 @@ class Row:
     errors: int
     double_claims: int
     other_violations: int
-    cpu: dict[str, float]
+    cpu: dict[str, float]  # % of the machine, see cpu_split
+    cpu_ms: dict[str, float]  # CPU milliseconds per measured cycle
 
 
 HEADER = (
-    "| exams in DB | gunicorn | cycles/s | claim p50 / p99 ms | submit p50 / p99 ms "
-    "| cycle p50 / p99 ms | errors | double claims | other invariant violations "
-    "| CPU % of the machine: gunicorn / postgres / client / other / idle |"
+    "| exams in DB | gunicorn | load | cycles/s | claim p50 / p99 ms "
+    "| submit p50 / p99 ms | cycle p50 / p99 ms | errors | double claims "
+    "| other invariant violations "
+    "| CPU ms per cycle: gunicorn + PostgreSQL + client (cycles/s if alone) "
+    "| machine CPU %: ours / others / idle |"
 )
 
 
 def format_row(row: Row) -> str:
-    cpu = row.cpu
-    cpu_text = (
-        f"{cpu['gunicorn']:.0f} / {cpu['postgres']:.0f} / {cpu['client']:.0f} / "
+    cpu, ms = row.cpu, row.cpu_ms
+    ms_text = "n/a"
+    if ms:
+        total = ms["gunicorn"] + ms["postgres"] + ms["client"]
+        alone = (os.cpu_count() or 1) * 1000 / total if total else float("nan")
+        ms_text = (
+            f"{ms['gunicorn']:.1f} + {ms['postgres']:.1f} + {ms['client']:.1f} "
+            f"= {total:.1f} (≈ {alone:.0f})"
+        )
+    share_text = (
+        f"{cpu['gunicorn'] + cpu['postgres'] + cpu['client']:.0f} / "
         f"{cpu['other']:.0f} / {cpu['idle']:.0f}"
         if cpu
         else "n/a"
     )
     return (
-        f"| {row.exams:,} | {row.config} | {row.cycles_per_s:.0f} "
+        f"| {row.exams:,} | {row.config} | {row.load} | {row.cycles_per_s:.0f} "
         f"| {row.claim[0]:.1f} / {row.claim[1]:.1f} "
         f"| {row.submit[0]:.1f} / {row.submit[1]:.1f} "
         f"| {row.cycle[0]:.1f} / {row.cycle[1]:.1f} "
-        f"| {row.errors} | {row.double_claims} | {row.other_violations} | {cpu_text} |"
+        f"| {row.errors} | {row.double_claims} | {row.other_violations} "
+        f"| {ms_text} | {share_text} |"
     )
 
 
 def print_table(rows: list[Row]) -> None:
     print()
     print(HEADER)
-    print("|" + "---|" * HEADER.count(" | ") + "---|")
+    print("|" + "---|" * (HEADER.count(" | ") + 1))
     for row in rows:
         print(format_row(row))
 
@@ -719,10 +784,79 @@ def _snapshot(into: dict[str, Any], pid: int, database: str, mark: str) -> None:
     into[mark] = cpu_snapshot(pid, database)
 
 
+def measure(
+    args: argparse.Namespace,
+    server: Server,
+    seeded: Seeded,
+    n_exams: int,
+    config: str,
+    rate: float,
+) -> Row:
+    """One load run against a running server, then the invariants in SQL."""
+    snapshots: dict[str, dict[str, float]] = {}
+    stats = asyncio.run(
+        run_load(
+            server.url,
+            seeded.campaign_id,
+            seeded.tokens,
+            args.warmup,
+            args.seconds,
+            args.seed,
+            functools.partial(_snapshot, snapshots, server.process.pid, args.db),
+            rate,
+        )
+    )
+    if stats.error_samples:
+        print("first errors:\n  " + "\n  ".join(stats.error_samples))
+        print("gunicorn log tail:\n" + server.log_tail())
+    if stats.exhausted:
+        print(
+            f"warning: {stats.exhausted} readers ran out of exams; "
+            "use a larger --small or a shorter window"
+        )
+    found = check_invariants(seeded.campaign_id)
+    for name, count in found.items():
+        if count:
+            print(f"INVARIANT VIOLATED: {name}: {count}")
+    double = stats.client_double + sum(
+        count for name, count in found.items() if INVARIANTS[name][1]
+    )
+    cycles = len(stats.cycle_ms)
+    cpu: dict[str, float] = {}
+    cpu_ms: dict[str, float] = {}
+    if {"start", "end"} <= snapshots.keys():
+        before, after = snapshots["start"], snapshots["end"]
+        cpu = cpu_split(before, after)
+        if cycles:
+            cpu_ms = {
+                key: 1000 * (after[key] - before[key]) / cycles
+                for key in ("gunicorn", "postgres", "client")
+            }
+    row = Row(
+        exams=n_exams,
+        config=config,
+        load=f"paced {rate:.0f}/s" if rate else "flat out",
+        cycles_per_s=cycles / args.seconds,
+        claim=(percentile(stats.claim_ms, 50), percentile(stats.claim_ms, 99)),
+        submit=(percentile(stats.submit_ms, 50), percentile(stats.submit_ms, 99)),
+        cycle=(percentile(stats.cycle_ms, 50), percentile(stats.cycle_ms, 99)),
+        errors=sum(stats.errors.values()),
+        double_claims=double,
+        other_violations=sum(
+            count for name, count in found.items() if not INVARIANTS[name][1]
+        ),
+        cpu=cpu,
+        cpu_ms=cpu_ms,
+    )
+    print(format_row(row), flush=True)
+    return row
+
+
 def run_size(
     args: argparse.Namespace, n_exams: int, database_url: str, log_dir: Path
 ) -> list[Row]:
-    """Seed one table size and run every gunicorn configuration against it."""
+    """Seed one table size; per gunicorn configuration a flat-out run, then one
+    paced to ``--rate``, each from a fresh campaign."""
     recreate_database(args.pg, args.db)
     from django.core.management import call_command
 
@@ -730,62 +864,24 @@ def run_size(
     seeded = seed(n_exams, args.readers, args.seed)
     print(f"seeded {n_exams:,} exams in {seeded.seconds:.1f} s", flush=True)
     rows: list[Row] = []
+    explained = args.no_explain
     for workers, threads in itertools.product(args.workers, args.threads):
-        config = f"{workers}w x {threads}t"
-        server = start_gunicorn(database_url, workers, threads, log_dir)
-        snapshots: dict[str, dict[str, float]] = {}
+        kind = args.worker_class
+        if kind == "auto":
+            kind = "gthread" if threads > 1 else "sync"
+        config = f"{workers} {kind} x {threads}t"
+        server = start_gunicorn(database_url, workers, threads, log_dir, kind)
         try:
-            stats = asyncio.run(
-                run_load(
-                    server.url,
-                    seeded.campaign_id,
-                    seeded.tokens,
-                    args.warmup,
-                    args.seconds,
-                    args.seed,
-                    functools.partial(
-                        _snapshot, snapshots, server.process.pid, args.db
-                    ),
-                )
-            )
+            for rate in (0.0, args.rate) if args.rate else (0.0,):
+                rows.append(measure(args, server, seeded, n_exams, config, rate))
+                if not explained:
+                    # The plan with the campaign under way, not on a fresh table.
+                    plan = explain_claim(seeded.campaign_id)
+                    print(f"claim statement plans at {n_exams:,} exams:\n{plan}")
+                    explained = True
+                reset_workflow(seeded.campaign_id)
         finally:
             server.stop()
-        if stats.error_samples:
-            print("first errors:\n  " + "\n  ".join(stats.error_samples))
-            print("gunicorn log tail:\n" + server.log_tail())
-        if stats.exhausted:
-            print(
-                f"warning: {stats.exhausted} readers ran out of exams; "
-                "use a larger --small or a shorter window"
-            )
-        found = check_invariants(seeded.campaign_id)
-        for name, count in found.items():
-            if count:
-                print(f"INVARIANT VIOLATED: {name}: {count}")
-        double = stats.client_double + sum(
-            count for name, count in found.items() if INVARIANTS[name][1]
-        )
-        other = sum(count for name, count in found.items() if not INVARIANTS[name][1])
-        row = Row(
-            exams=n_exams,
-            config=config,
-            cycles_per_s=len(stats.cycle_ms) / args.seconds,
-            claim=(percentile(stats.claim_ms, 50), percentile(stats.claim_ms, 99)),
-            submit=(percentile(stats.submit_ms, 50), percentile(stats.submit_ms, 99)),
-            cycle=(percentile(stats.cycle_ms, 50), percentile(stats.cycle_ms, 99)),
-            errors=sum(stats.errors.values()),
-            double_claims=double,
-            other_violations=other,
-            cpu=cpu_split(snapshots["start"], snapshots["end"])
-            if {"start", "end"} <= snapshots.keys()
-            else {},
-        )
-        print(format_row(row), flush=True)
-        rows.append(row)
-        reset_workflow(seeded.campaign_id)
-    if not args.no_explain:
-        plan = explain_claim(seeded.campaign_id)
-        print(f"claim query plan at {n_exams:,} exams:\n{plan}")
     return rows
 
 
