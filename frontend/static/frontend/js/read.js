@@ -503,7 +503,9 @@ async function submit() {
       } catch (error) {
         await drawing;
         state.ahead = Promise.resolve(next); // keep it for after the retry
+        const drawnAt = state.drawnAt;
         await draw(done);
+        state.drawnAt = drawnAt; // the clock of the first view goes on
         restoreForm(decision);
         showError(`Not submitted: ${error.message}`);
         return;
@@ -528,6 +530,8 @@ async function submit() {
       await draw(fresh);
     }
     say(`Submitted. Exam ${state.current.exam.exam_id} is on screen.`);
+    // A new exam starts with the shortcut keys live, not inside the comment.
+    if (isTextField(document.activeElement)) $("main").focus();
     claimAhead();
   } catch (error) {
     showError(error.message);

@@ -57,7 +57,8 @@ const CAL_UV = 1000; // calibration pulse: 1 mV ...
 const CAL_S = 0.2; // ... for 200 ms
 const MIN_WIDTH = 16; // pixel columns the signal endpoint accepts
 const MAX_WIDTH = 20000;
-const REFETCH_DELAY_MS = 60;
+// Plotly sends one relayout per zoom or pan; a newer one aborts the older fetch.
+const REFETCH_DELAY_MS = 0;
 const CACHE_SIZE = 6;
 
 const PAPER_COLOURS = {
@@ -468,7 +469,7 @@ export class EcgViewer {
           yref: "y",
           xanchor: "left",
           yanchor: "top",
-          text: data ? lead : `${lead} –`,
+          text: data ? `<b>${lead}</b>` : `${lead} –`,
           showarrow: false,
           font: { size: 13, color: data ? PAPER_COLOURS.label : "#8a8f96", family: "system-ui, sans-serif" },
         });
