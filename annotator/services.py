@@ -154,7 +154,7 @@ _READER_STATE_SQL = """
 SELECT
     (SELECT id FROM annotator_assignment
      WHERE campaign_id = %(campaign)s AND reader_id = %(reader)s
-       AND status = %(claimed)s
+       AND status = %(claimed)s AND id <> %(after)s
      ORDER BY claimed_at, id LIMIT 1),
     (SELECT MAX(exam_id) FROM annotator_assignment
      WHERE campaign_id = %(campaign)s AND reader_id = %(reader)s)
@@ -228,11 +228,18 @@ def _expire_leases(campaign: Campaign, now: dt.datetime) -> list[int]:
 
 
 def claim_next(
-    *, campaign: Campaign, reader: AbstractBaseUser, now: dt.datetime | None = None
+    *,
+    campaign: Campaign,
+    reader: AbstractBaseUser,
+    now: dt.datetime | None = None,
+    after: int | None = None,
 ) -> Assignment | None:
     """Give ``reader`` their next exam of ``campaign``, or None when none is left.
 
     The reader's unfinished claim comes back first (with a renewed lease).
+    ``after`` (the id of the claim being read) asks for the claim to read next,
+    so a page can fetch the next ECG ahead: another unfinished claim if there
+    is one, else a new one. A reader thus holds at most two claims at once.
     Otherwise an open exam is claimed by a conditional UPDATE of its counter
     (``n_assigned < overlap``), so no exam ever has more readers than the
     overlap, on any database; on PostgreSQL ``SKIP LOCKED`` also keeps
@@ -263,6 +270,7 @@ def claim_next(
                     "campaign": campaign.pk,
                     "reader": reader.pk,
                     "claimed": Assignment.Status.CLAIMED.value,
+                    "after": after or 0,
                 },
             )
             current_pk, cursor = db.fetchone()

@@ -225,6 +225,16 @@ class AssignmentSerializer(serializers.ModelSerializer):
         fields = ["id", "campaign", "exam", "status", "claimed_at", "lease_expires_at"]
 
 
+class ClaimRequestSerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="The claim being read: answer with the one to read after it.",
+    )
+
+
 class ClaimSerializer(serializers.Serializer):
     """The answer of ``POST /api/campaigns/{id}/next/``."""
 

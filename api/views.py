@@ -202,7 +202,7 @@ class CampaignViewSet(
         )
 
     @extend_schema(
-        request=None,
+        request=s.ClaimRequestSerializer,
         responses={
             200: s.ClaimSerializer,
             204: OpenApiResponse(description="Nothing left"),
@@ -212,7 +212,13 @@ class CampaignViewSet(
     def next(self, request: Request, pk: str | None = None) -> Response:
         """Claim the caller's next exam (an unfinished claim first); 204 when done."""
         campaign = self._read_campaign()
-        assignment = services.claim_next(campaign=campaign, reader=request.user)
+        payload = s.ClaimRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        assignment = services.claim_next(
+            campaign=campaign,
+            reader=request.user,
+            after=payload.validated_data["after"],
+        )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         context = {"show_machine_statements": campaign.show_machine_statements}

@@ -421,3 +421,15 @@ def test_api_docs_are_served_without_any_cdn(world):
     html = response.content.decode()
     assert "drf_spectacular_sidecar/swagger-ui-dist" in html
     assert "cdn." not in html and "unpkg" not in html
+
+
+def test_next_with_after_claims_the_following_exam(world):
+    reader1 = client_for(world, "reader1")
+    url = f"/api/campaigns/{world['pilot'].pk}/next/"
+    first = reader1.post(url).json()
+    ahead = reader1.post(url, {"after": first["assignment"]}, format="json").json()
+    assert ahead["assignment"] != first["assignment"]
+    assert ahead["exam"]["id"] != first["exam"]["id"]
+    bad = reader1.post(url, {"after": "soon"}, format="json")
+    assert bad.status_code == 400 and "after" in bad.json()
+    assert Assignment.objects.filter(status="claimed").count() == 2

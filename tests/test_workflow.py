@@ -372,3 +372,19 @@ def test_eight_readers_racing_over_200_exams_give_each_exactly_two_reads():
     assert Decision.objects.count() == 400
     assert set(campaign.exam_links.values_list("n_assigned", "n_submitted")) == {(2, 2)}
     assert not campaign.exam_links.filter(is_open=True).exists()
+
+
+def test_claiming_ahead_holds_at_most_one_more_exam(campaign, cast):
+    first = services.claim_next(campaign=campaign, reader=cast.reader1)
+    ahead = services.claim_next(campaign=campaign, reader=cast.reader1, after=first.pk)
+    assert ahead.pk != first.pk and ahead.exam_id != first.exam_id
+    # Asking again gives the same two claims, never a third.
+    again = services.claim_next(campaign=campaign, reader=cast.reader1, after=first.pk)
+    assert again.pk == ahead.pk
+    back = services.claim_next(campaign=campaign, reader=cast.reader1, after=ahead.pk)
+    assert back.pk == first.pk
+    assert services.claim_next(campaign=campaign, reader=cast.reader1).pk == first.pk
+    assert Assignment.objects.filter(reader=cast.reader1, status="claimed").count() == 2
+    # Submitting the first makes the prefetched claim the current one.
+    services.submit_decision(assignment=first, reader=cast.reader1, labels=["NORM"])
+    assert services.claim_next(campaign=campaign, reader=cast.reader1).pk == ahead.pk
