@@ -13,15 +13,18 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import batched
 from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count
+from django.db.models import Count, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from annotator.models import (
@@ -64,14 +67,26 @@ class _HashingWriter(io.TextIOBase):
         return len(text)
 
 
-def _exam_rows(
-    campaign: Campaign, *, include_unresolved: bool, with_reads: bool
-) -> Iterator[dict[str, Any]]:
-    """The campaign's exams in id order, a batch at a time, with their reads."""
+def _link_batches(
+    campaign: Campaign, *, include_unresolved: bool, labels_as_text: bool
+) -> Iterator[tuple[tuple[Any, ...], ...]]:
+    """The campaign's exams in id order, ``ANNOTATOR_EXPORT_BATCH`` at a time.
+
+    A row is ``(exam pk, exam_id, dataset, patient_pseudonym, age, sex,
+    consensus state, consensus labels)``, the labels as JSON text with
+    ``labels_as_text``. One query streamed through a server-side cursor: one
+    query per batch (``exam_id > last … LIMIT``) let PostgreSQL merge-join the
+    exam table from its first row every time, so each batch scanned all the
+    exams before it and the export slowed down as it went.
+    """
     links = CampaignExam.objects.filter(campaign=campaign).order_by("exam_id")
     if not include_unresolved:
         links = links.filter(consensus_state__in=RESOLVED)
-    fields = (
+    labels = (
+        Cast("consensus_labels", TextField()) if labels_as_text else "consensus_labels"
+    )
+    size = settings.ANNOTATOR_EXPORT_BATCH
+    rows = links.values_list(
         "exam_id",
         "exam__exam_id",
         "exam__dataset",
@@ -79,16 +94,19 @@ def _exam_rows(
         "exam__age",
         "exam__sex",
         "consensus_state",
-        "consensus_labels",
-    )
+        labels,
+    ).iterator(chunk_size=size)
+    yield from batched(rows, size)
+
+
+def _exam_rows(
+    campaign: Campaign, *, include_unresolved: bool, with_reads: bool
+) -> Iterator[dict[str, Any]]:
+    """The campaign's exams in id order, a batch at a time, with their reads."""
     usernames: dict[int, str] = {}
-    last = 0
-    size = settings.ANNOTATOR_EXPORT_BATCH
-    while True:
-        batch = list(links.filter(exam_id__gt=last).values_list(*fields)[:size])
-        if not batch:
-            return
-        last = batch[-1][0]
+    for batch in _link_batches(
+        campaign, include_unresolved=include_unresolved, labels_as_text=False
+    ):
         reads: dict[int, list[dict[str, Any]]] = {}
         adjudications: dict[int, dict[str, Any]] = {}
         if with_reads:
@@ -107,6 +125,81 @@ def _exam_rows(
                 "reads": reads.get(row[0], []),
                 "adjudication": adjudications.get(row[0]),
             }
+
+
+class _Cells(dict[str, str]):
+    """Consensus labels (JSON text) → the CSV's class cells, ``"0,1,…,"``.
+
+    Exams share a few thousand label sets, so each distinct set is rendered
+    once; JSON ``null`` (no consensus) renders as empty cells.
+    """
+
+    def __init__(self, codes: list[str]) -> None:
+        super().__init__()
+        self.index = {code: i for i, code in enumerate(codes)}
+        self.blank = "," * len(codes)
+
+    def __missing__(self, text: str) -> str:
+        labels = json.loads(text)
+        if labels is None:
+            value = self.blank
+        else:
+            cells = ["0"] * len(self.index)
+            for code in labels:
+                cells[self.index[code]] = "1"
+            value = "".join(cell + "," for cell in cells)
+        self[text] = value
+        return value
+
+
+# Fields made only of these characters are never quoted by a csv writer (under
+# QUOTE_MINIMAL), so a batch of them can be written with plain string joins.
+_PLAIN_FIELDS = re.compile(r"[\w.:/+=@-]+(?:,[\w.:/+=@-]+)*")
+
+
+def _write_csv(
+    campaign: Campaign,
+    codes: list[str],
+    out: _HashingWriter,
+    *,
+    include_unresolved: bool,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, Counter[str]]:
+    """The CSV's rows, a batch per write; returns (rows, consensus methods).
+
+    Bytes equal ``csv.writer`` row by row: a batch whose exam ids, pseudonyms
+    or methods hold any character a csv writer might quote goes through one.
+    """
+    cells = _Cells(codes)
+    writer = csv.writer(out, lineterminator="\n")
+    size = settings.ANNOTATOR_EXPORT_BATCH
+    methods: Counter[str] = Counter()
+    rows = 0
+    for batch in _link_batches(
+        campaign, include_unresolved=include_unresolved, labels_as_text=True
+    ):
+        records = [
+            (
+                row[1],
+                row[3],
+                row[6],
+                cells[row[7]]
+                if row[6] in RESOLVED and row[7] is not None
+                else cells.blank,
+            )
+            for row in batch
+        ]
+        fields = ",".join(f"{e},{p},{m}" for e, p, m, _ in records)
+        if _PLAIN_FIELDS.fullmatch(fields):
+            out.write("".join([f"{e},{p},{c}{m}\n" for e, p, m, c in records]))
+        else:
+            writer.writerows([e, p, *c.split(",")[:-1], m] for e, p, m, c in records)
+        methods.update(record[2] for record in records)
+        before, rows = rows, rows + len(records)
+        if progress is not None:
+            for step in range(before // size + 1, rows // size + 1):
+                progress(step * size)
+    return rows, methods
 
 
 def _provenance(
@@ -154,6 +247,44 @@ def _provenance(
     return reads, adjudications
 
 
+def _write_jsonl(
+    campaign: Campaign,
+    out: _HashingWriter,
+    *,
+    include_unresolved: bool,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, Counter[str]]:
+    """The JSON Lines records, one per exam; returns (rows, consensus methods)."""
+    taxonomy = {"name": campaign.taxonomy.name, "version": campaign.taxonomy.version}
+    methods: Counter[str] = Counter()
+    rows = 0
+    for exam in _exam_rows(
+        campaign, include_unresolved=include_unresolved, with_reads=True
+    ):
+        labels = exam["labels"]
+        resolved = exam["method"] in RESOLVED and labels is not None
+        record = {
+            "exam_id": exam["exam_id"],
+            "dataset": exam["dataset"],
+            "patient_pseudonym": exam["patient_pseudonym"],
+            "age": exam["age"],
+            "sex": exam["sex"],
+            "consensus": {
+                "method": exam["method"],
+                "labels": labels if resolved else None,
+            },
+            "readers": exam["reads"],
+            "adjudication": exam["adjudication"],
+            "taxonomy": taxonomy,
+        }
+        out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        rows += 1
+        methods[exam["method"]] += 1
+        if progress is not None and rows % settings.ANNOTATOR_EXPORT_BATCH == 0:
+            progress(rows)
+    return rows, methods
+
+
 def write_export(
     campaign: Campaign,
     fmt: str,
@@ -173,48 +304,21 @@ def write_export(
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     codes = campaign.taxonomy.codes()
-    index = {code: i for i, code in enumerate(codes)}
     out = _HashingWriter(target)
-    methods: Counter[str] = Counter()
-    rows = 0
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["exam_id", "patient_pseudonym", *codes, "consensus_method"])
-    taxonomy = {"name": campaign.taxonomy.name, "version": campaign.taxonomy.version}
-    for exam in _exam_rows(
-        campaign, include_unresolved=include_unresolved, with_reads=fmt == "jsonl"
-    ):
-        labels = exam["labels"]
-        resolved = exam["method"] in RESOLVED and labels is not None
-        if fmt == "csv":
-            cells: list[Any] = [""] * len(codes)
-            if resolved:
-                cells = [0] * len(codes)
-                for code in labels:
-                    cells[index[code]] = 1
-            writer.writerow(
-                [exam["exam_id"], exam["patient_pseudonym"], *cells, exam["method"]]
-            )
-        else:
-            record = {
-                "exam_id": exam["exam_id"],
-                "dataset": exam["dataset"],
-                "patient_pseudonym": exam["patient_pseudonym"],
-                "age": exam["age"],
-                "sex": exam["sex"],
-                "consensus": {
-                    "method": exam["method"],
-                    "labels": labels if resolved else None,
-                },
-                "readers": exam["reads"],
-                "adjudication": exam["adjudication"],
-                "taxonomy": taxonomy,
-            }
-            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-        rows += 1
-        methods[exam["method"]] += 1
-        if progress is not None and rows % settings.ANNOTATOR_EXPORT_BATCH == 0:
-            progress(rows)
+        rows, methods = _write_csv(
+            campaign,
+            codes,
+            out,
+            include_unresolved=include_unresolved,
+            progress=progress,
+        )
+    else:
+        rows, methods = _write_jsonl(
+            campaign, out, include_unresolved=include_unresolved, progress=progress
+        )
     excluded: dict[str, int] = {}
     if not include_unresolved:
         excluded = dict(
