@@ -18,11 +18,13 @@ from numpy.typing import NDArray
 __all__ = [
     "DawidSkeneResult",
     "Method",
+    "Settlement",
     "consensus_labels",
     "dawid_skene",
     "dawid_skene_multilabel",
     "disagreeing_classes",
     "needs_adjudication",
+    "settle_reads",
 ]
 
 
@@ -154,6 +156,61 @@ def needs_adjudication(
     if classes is not None:
         open_classes = open_classes[:, list(classes)]
     return (method == Method.UNRESOLVED) & open_classes.any(axis=1)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One exam's outcome: a method name, its labels (None while unresolved) and
+    the classes an adjudicator must settle."""
+
+    method: str  # single, unanimous, majority, policy or needs_adjudication
+    labels: list[str] | None
+    disagreeing: list[str]
+
+
+def settle_reads(
+    reads: Sequence[Sequence[str]],
+    codes: Sequence[str],
+    *,
+    majority: bool = False,
+    adjudicate_only: Sequence[str] | None = None,
+) -> Settlement:
+    """The rule of :func:`consensus_labels` for one exam's complete reads, by code.
+
+    ``reads`` holds each reader's chosen codes, ``codes`` the taxonomy in order.
+    One reader → "single"; all agree → "unanimous"; with ``majority`` and three
+    or more readers, every class settled by a strict majority → "majority".
+    Otherwise the disputed classes go to adjudication, except under a policy
+    (``adjudicate_only``: the classes that need it) whose classes are not in
+    dispute: then the disputed classes are settled by strict majority (with two
+    readers, positive only if both chose it) and the method is "policy" (or
+    "majority" with majority voting). Labels come in taxonomy order.
+    """
+    index = {code: k for k, code in enumerate(codes)}
+    readings = np.zeros((1, len(reads), len(codes)), dtype=np.int8)
+    for j, chosen in enumerate(reads):
+        readings[0, j, [index[code] for code in chosen]] = 1
+    labels, method = consensus_labels(readings, majority=majority)
+    row = labels[0]
+
+    def names(mask: NDArray[np.bool_]) -> list[str]:
+        return [codes[k] for k in np.flatnonzero(mask)]
+
+    kind = Method(int(method[0]))
+    if kind in (Method.SINGLE, Method.UNANIMOUS, Method.MAJORITY):
+        return Settlement(kind.name.lower(), names(row == 1), [])
+    if kind == Method.UNREAD:
+        raise ValueError("settle_reads needs at least one read")
+    disputed = names(row == -1)
+    if adjudicate_only is not None:
+        wanted = set(adjudicate_only)
+        disputed = [code for code in disputed if code in wanted]
+        if not disputed:
+            yes = readings[0].sum(axis=0)
+            settled = np.where(row == -1, 2 * yes > len(reads), row == 1)
+            name = "majority" if majority and len(reads) >= 3 else "policy"
+            return Settlement(name, names(settled), [])
+    return Settlement("needs_adjudication", None, disputed)
 
 
 # --- Dawid-Skene ----------------------------------------------------------------------

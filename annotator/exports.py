@@ -38,6 +38,7 @@ from annotator.models import (
 
 FORMATS = ("csv", "jsonl")
 RESOLVED = {
+    CampaignExam.ConsensusState.SINGLE,
     CampaignExam.ConsensusState.UNANIMOUS,
     CampaignExam.ConsensusState.MAJORITY,
     CampaignExam.ConsensusState.POLICY,

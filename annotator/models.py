@@ -359,6 +359,7 @@ class CampaignExam(models.Model):
 
     class ConsensusState(models.TextChoices):
         PENDING = "pending", "Pending reads"
+        SINGLE = "single", "Single read (one reader per exam)"
         UNANIMOUS = "unanimous", "Unanimous"
         MAJORITY = "majority", "Majority"
         POLICY = "policy", "Settled by policy (no class needing adjudication differs)"

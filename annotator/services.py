@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -19,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from annotator import consensus
 from annotator.models import (
     Adjudication,
     Assignment,
@@ -506,15 +506,20 @@ def submit_decision(
     decision = _record_submission(
         assignment, reader, clean, flags, comment, duration_ms, source, now
     )
+    _count_read(campaign, assignment.exam_id)
+    return decision
+
+
+def _count_read(campaign: Campaign, exam_id: int) -> None:
+    """One more submitted read of the exam; settle it if its reads are complete."""
     link = CampaignExam.objects.select_for_update().get(
-        campaign=campaign, exam_id=assignment.exam_id
+        campaign=campaign, exam_id=exam_id
     )
     # The row lock holds the counter until commit, so it is counted here and
     # written in the same UPDATE as the consensus (no F() update and re-read).
-    link.campaign = campaign  # loaded above with its taxonomy
+    link.campaign = campaign  # the caller's instance, with its taxonomy loaded
     link.n_submitted += 1
     settle_exam(link, also_save=["n_submitted"], n_reads=link.n_submitted)
-    return decision
 
 
 # The three writes of a submission in one statement on PostgreSQL: the claim
@@ -728,91 +733,16 @@ def record_reading(
         campaign=campaign,
         exam=exam,
         reader=reader,
-        defaults={
-            "status": Assignment.Status.SUBMITTED,
-            "claimed_at": now,
-            "submitted_at": now,
-            "lease_expires_at": None,
-        },
+        defaults={"claimed_at": now, "lease_expires_at": None},
     )
-    decision = Decision.objects.create(
-        assignment=assignment,
-        labels=clean,
-        quality=flags,
-        comment=comment,
-        created_at=now,
-        updated_at=now,
+    decision = _record_submission(
+        assignment, reader, clean, flags, comment, None, source, now
     )
-    LabelRevision.objects.create(
-        kind=LabelRevision.Kind.DECISION,
-        decision=decision,
-        campaign=campaign,
-        exam=exam,
-        actor=reader,
-        version=1,
-        old_labels=None,
-        new_labels=clean,
-        new_quality=flags,
-        note=comment,
-        source=source,
-        created_at=now,
-    )
-    link = links.select_for_update().get()
-    link.n_submitted = F("n_submitted") + 1
-    link.save(update_fields=["n_submitted"])
-    link.refresh_from_db()
-    settle_exam(link)
+    _count_read(campaign, exam.pk)
     return decision
 
 
 # --- Consensus and adjudication --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Settlement:
-    method: str
-    labels: list[str] | None
-    disagreeing: list[str]
-
-
-def settle_reads(
-    reads: Sequence[Iterable[str]],
-    codes: Sequence[str],
-    *,
-    majority: bool = False,
-    adjudicate_only: Iterable[str] | None = None,
-) -> Settlement:
-    """Consensus of one exam's complete reads (before any adjudication).
-
-    All readers agree → unanimous. Otherwise, with ``majority`` and at least
-    three readers, a class is positive when more than half chose it; a tie
-    needs adjudication. Under a policy that adjudicates only some classes,
-    a disagreement confined to other classes is settled by strict majority
-    (with two readers: positive only if both chose it). Labels and
-    disagreeing classes come in taxonomy order.
-    """
-    state = CampaignExam.ConsensusState
-    order = {code: i for i, code in enumerate(codes)}
-    sets = [set(r) for r in reads]
-    n = len(sets)
-    union = set().union(*sets)
-    counts = {c: sum(c in chosen for chosen in sets) for c in union}
-    disagreeing = sorted((c for c in union if counts[c] < n), key=order.__getitem__)
-    by_majority = sorted((c for c in union if 2 * counts[c] > n), key=order.__getitem__)
-    if not disagreeing:
-        return Settlement(state.UNANIMOUS, sorted(union, key=order.__getitem__), [])
-    method = state.POLICY
-    if majority and n >= 3:
-        disagreeing = [c for c in disagreeing if 2 * counts[c] == n]
-        method = state.MAJORITY
-        if not disagreeing:
-            return Settlement(state.MAJORITY, by_majority, [])
-    if adjudicate_only is not None:
-        chosen = set(adjudicate_only)
-        disagreeing = [c for c in disagreeing if c in chosen]
-        if not disagreeing:
-            return Settlement(method, by_majority, [])
-    return Settlement(state.NEEDS_ADJUDICATION, None, disagreeing)
 
 
 def settle_exam(
@@ -858,7 +788,7 @@ def settle_exam(
             if campaign.adjudication_policy == Campaign.AdjudicationPolicy.CLASSES
             else None
         )
-        outcome = settle_reads(
+        outcome = consensus.settle_reads(
             reads, codes, majority=campaign.majority_vote, adjudicate_only=policy_codes
         )
         link.consensus_state = outcome.method

@@ -11,7 +11,7 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from annotator import services
+from annotator import consensus, services
 from annotator.models import (
     Adjudication,
     Assignment,
@@ -281,25 +281,25 @@ def test_a_late_submission_counts_when_nobody_took_the_exam(cast):
 
 def test_majority_settles_three_readers_and_a_tie_needs_adjudication():
     codes = ["SR", "AF", "RBBB", "LAFB"]
-    settled = services.settle_reads(
+    settled = consensus.settle_reads(
         [["AF", "RBBB"], ["AF"], ["AF", "RBBB"]], codes, majority=True
     )
     assert (settled.method, settled.labels) == (State.MAJORITY, ["AF", "RBBB"])
-    tie = services.settle_reads(
+    tie = consensus.settle_reads(
         [["AF", "RBBB"], ["AF"], ["AF", "LAFB"], ["AF", "RBBB"]], codes, majority=True
     )
     assert tie.method == State.NEEDS_ADJUDICATION and tie.disagreeing == ["RBBB"]
-    without = services.settle_reads([["AF", "RBBB"], ["AF"], ["AF", "RBBB"]], codes)
+    without = consensus.settle_reads([["AF", "RBBB"], ["AF"], ["AF", "RBBB"]], codes)
     assert without.method == State.NEEDS_ADJUDICATION
 
 
 def test_policy_adjudicates_only_the_chosen_classes():
     codes = ["SR", "AF", "RBBB", "LAFB"]
-    outside = services.settle_reads(
+    outside = consensus.settle_reads(
         [["AF", "LAFB"], ["AF"]], codes, adjudicate_only=["AF", "RBBB"]
     )
     assert (outside.method, outside.labels) == (State.POLICY, ["AF"])
-    inside = services.settle_reads(
+    inside = consensus.settle_reads(
         [["AF", "RBBB"], ["AF", "LAFB"]], codes, adjudicate_only=["RBBB"]
     )
     assert (inside.method, inside.disagreeing) == (State.NEEDS_ADJUDICATION, ["RBBB"])
@@ -388,3 +388,26 @@ def test_claiming_ahead_holds_at_most_one_more_exam(campaign, cast):
     # Submitting the first makes the prefetched claim the current one.
     services.submit_decision(assignment=first, reader=cast.reader1, labels=["NORM"])
     assert services.claim_next(campaign=campaign, reader=cast.reader1).pk == ahead.pk
+
+
+def test_a_single_reader_campaign_marks_reads_single_not_unanimous(cast):
+    campaign = factories.make_campaign(
+        cast, factories.make_exams(1), readers_per_exam=1
+    )
+    decision = read(campaign, cast.reader1, ["AF", "PVC"])
+    link = link_of(decision)
+    assert (link.consensus_state, link.consensus_labels) == ("single", ["AF", "PVC"])
+
+
+def test_settle_reads_follows_the_batch_rule_of_consensus_labels():
+    codes = ["SR", "AF", "RBBB", "LAFB"]
+    reads = [["AF", "RBBB"], ["AF"], ["AF", "RBBB"]]
+    import numpy as np
+
+    tensor = np.zeros((1, 3, 4), dtype=np.int8)
+    for j, chosen in enumerate(reads):
+        tensor[0, j, [codes.index(c) for c in chosen]] = 1
+    labels, method = consensus.consensus_labels(tensor, majority=True)
+    settled = consensus.settle_reads(reads, codes, majority=True)
+    assert settled.labels == [codes[k] for k in np.flatnonzero(labels[0] == 1)]
+    assert settled.method == consensus.Method(int(method[0])).name.lower()
