@@ -79,7 +79,7 @@ def read_all(campaign: Campaign, reader: Any, labels: dict[str, list[str]]) -> N
 
 @pytest.fixture
 def pilot(cast) -> Campaign:
-    """Three exams read by both readers; only B-001 disagrees (SR against AF)."""
+    """Three exams read by both readers: B-001 (SR against AF) and B-003 disagree."""
     exams = [
         ecg_exam("B-001", 1),
         ecg_exam("B-002", 2, conduction="rbbb"),
@@ -94,7 +94,7 @@ def pilot(cast) -> Campaign:
     read_all(
         campaign,
         cast.reader2,
-        {"B-001": ["AF", "LVH"], "B-002": ["SR", "RBBB"], "B-003": ["AF"]},
+        {"B-001": ["AF", "LVH"], "B-002": ["SR", "RBBB"], "B-003": ["AF", "PVC"]},
     )
     return campaign
 
@@ -202,6 +202,14 @@ def wait_drawn(page: Any, count: int = 1) -> dict[str, Any]:
     return page.evaluate("window.__drawn[window.__drawn.length - 1]")
 
 
+def wait_loaded(page: Any, exam: Exam) -> None:
+    """Wait until the ECG viewer has drawn ``exam`` after loading it."""
+    page.wait_for_function(
+        "(id) => window.__drawn.some((d) => d.examId === id && d.reason === 'load')",
+        arg=exam.pk,
+    )
+
+
 def screenshot(page: Any, folder: Path, name: str, *, full_page: bool = False) -> None:
     """``name``.png at 1366 px and ``name``-1920.png at 1920 px, each under 300 KB."""
     page.mouse.move(0, 0)  # no hover state in the pictures
@@ -232,25 +240,23 @@ def plot_data(page: Any, element_id: str) -> list[dict[str, Any]]:
 # --- Tests -------------------------------------------------------------------------
 
 
-def test_adjudicator_settles_the_disagreement_with_the_keyboard(
+def test_adjudicator_settles_disagreements_with_the_keyboard(
     browser, console, live_server, pilot, shots
 ):
     page = open_page(browser, console, live_server, "adjudicator")
-    page.get_by_role("link", name="Adjudicate (1 waiting)").click()
+    page.get_by_role("link", name="Adjudicate (2 waiting)").click()
     page.wait_for_url(f"**/adjudicate/{pilot.pk}/**")
-    drawn = wait_drawn(page)
-    disputed = Exam.objects.get(exam_id="B-001")
-    assert drawn["examId"] == disputed.pk
+    first, second = Exam.objects.get(exam_id="B-001"), Exam.objects.get(exam_id="B-003")
+    wait_loaded(page, first)
 
-    assert page.locator("#queue-count").inner_text() == "1"
-    assert page.locator("#queue-list .queue-item").count() == 1
+    assert page.locator("#queue-count").inner_text() == "2"
+    assert page.locator("#queue-list .queue-item .code").all_inner_texts() == [
+        "B-001",
+        "B-003",
+    ]
     assert page.locator("#exam-heading").inner_text() == "Exam B-001"
     headers = page.locator("#reads-table thead th").all_inner_texts()
-    assert [h.strip().lower() for h in headers] == [
-        "class",
-        "reader1",
-        "reader2",
-    ]
+    assert [h.strip().lower() for h in headers] == ["class", "reader1", "reader2"]
     af = page.locator('#reads-table tr[data-code="AF"]')
     sr = page.locator('#reads-table tr[data-code="SR"]')
     lvh = page.locator('#reads-table tr[data-code="LVH"]')
@@ -261,15 +267,25 @@ def test_adjudicator_settles_the_disagreement_with_the_keyboard(
     assert "Disagree" not in lvh.inner_text()
     colour = "(r) => getComputedStyle(r.querySelector('td')).backgroundColor"
     assert af.evaluate(colour) != lvh.evaluate(colour)
-    assert [t[-3:].strip() for t in af.locator("td.vote").all_inner_texts()] == [
-        "No",
-        "Yes",
-    ]
+    votes = [text.split()[-1] for text in af.locator("td.vote").all_inner_texts()]
+    assert votes == ["No", "Yes"]
     notes = page.locator("#reads-table .reader-notes").inner_text()
     assert "Noise / artefact" in notes and "reader2 on B-001" in notes
-    # Pre-filled with what both readers chose.
+    # Pre-filled with what both readers chose; the disputed classes listed first.
     assert page.locator("#chosen .chip .code").all_inner_texts() == ["LVH"]
+    dispute = page.locator("#disputed-list li").evaluate_all(
+        "(items) => items.map((li) => li.dataset.code)"
+    )
+    assert dispute == ["SR", "AF"]
     screenshot(page, shots, "adjudicate")
+
+    # j and k move through the queue.
+    page.locator("body").press("j")
+    wait_loaded(page, second)
+    assert page.locator("#exam-heading").inner_text() == "Exam B-003"
+    assert page.locator("#position").inner_text() == "2 of 2"
+    page.locator("body").press("k")
+    expect(page.locator("#exam-heading")).to_have_text("Exam B-001")
 
     # Keyboard only: "/" to search, a code and Enter to add, Ctrl+Enter to save.
     page.locator("body").press("/")
@@ -284,21 +300,32 @@ def test_adjudicator_settles_the_disagreement_with_the_keyboard(
     assert "replaces SR" in page.locator("#form-status").inner_text()
     page.keyboard.press("Control+Enter")
 
+    # Saved: B-001 leaves the queue and the next exam opens.
+    expect(page.locator("#queue-count")).to_have_text("1")
+    expect(page.locator("#exam-heading")).to_have_text("Exam B-003")
+    assert page.locator("#queue-list .queue-item .code").all_inner_texts() == ["B-003"]
+    assert "Saved final labels for B-001" in page.locator("#live").inner_text()
+    adjudication = Adjudication.objects.get(campaign=pilot, exam=first)
+    assert adjudication.labels == ["AF", "LVH"]
+    assert adjudication.adjudicator.username == "adjudicator"
+    link = CampaignExam.objects.get(campaign=pilot, exam=first)
+    assert link.consensus_state == "adjudicated"
+
+    # The last one by mouse: tick the disputed class, save.
+    page.locator('#disputed-list input[value="PVC"]').check()
+    page.get_by_role("button", name="Save and next").click()
     page.locator("#empty").wait_for()
     assert "settled" in page.locator("#empty").inner_text()
     assert page.locator("#queue-list .queue-item").count() == 0
-    page.wait_for_function("document.getElementById('queue-count').textContent === '0'")
-    adjudication = Adjudication.objects.get(campaign=pilot, exam=disputed)
-    assert adjudication.labels == ["AF", "LVH"]
-    assert adjudication.adjudicator.username == "adjudicator"
-    link = CampaignExam.objects.get(campaign=pilot, exam=disputed)
-    assert link.consensus_state == "adjudicated"
+    expect(page.locator("#queue-count")).to_have_text("0")
+    assert Adjudication.objects.get(exam=second).labels == ["AF", "PVC"]
 
-    # The adjudicated exam is still there on request, with the decision shown.
+    # Adjudicated exams are still there on request, with the decision shown.
     page.locator("#show-all").check()
-    page.locator("#queue-list .queue-item.done").wait_for()
+    expect(page.locator("#queue-list .queue-item.done")).to_have_count(2)
+    expect(page.locator("#exam-heading")).to_have_text("Exam B-003")  # stays open
     assert "By adjudicator (version 1)" in page.locator("#prior").inner_text()
-    assert page.locator("#chosen .chip .code").all_inner_texts() == ["AF", "LVH"]
+    assert page.locator("#chosen .chip .code").all_inner_texts() == ["AF", "PVC"]
 
 
 def test_manager_dashboard_computes_agreement_and_charts_kappa_with_intervals(
@@ -484,8 +511,7 @@ def test_exam_browser_filters_pages_and_opens_an_exam(
     assert button.inner_text() == sample.exam_id
     button.focus()
     page.keyboard.press("Enter")
-    drawn = wait_drawn(page)
-    assert drawn["examId"] == sample.pk
+    wait_loaded(page, sample)
     assert page.locator("#detail-heading").inner_text() == f"Exam {sample.exam_id}"
     assert "pydicom-sample" in page.locator("#exam-meta").inner_text()
     statements = page.locator("#exam-statements li").all_inner_texts()
@@ -500,7 +526,7 @@ def test_exam_browser_filters_pages_and_opens_an_exam(
     )
     assert page.locator("#exam-body tr[data-id]").count() == 1
     page.locator("#exam-body tr[data-id] td").first.click()
-    wait_drawn(page, 2)
+    wait_loaded(page, Exam.objects.get(exam_id="B-001"))
     assert page.locator("#detail-heading").inner_text() == "Exam B-001"
     assert "Heart rate" in page.locator("#exam-measurements").inner_text()
 

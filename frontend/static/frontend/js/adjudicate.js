@@ -216,19 +216,33 @@ async function openItem(index, { focus = false } = {}) {
   if (focus) $("exam-heading").focus();
 
   try {
-    let exam = state.exams.get(item.exam);
-    if (!exam) {
-      exam = await api(`/api/exams/${item.exam}/`);
-      state.exams.set(item.exam, exam);
-    }
+    const exam = await examData(item.exam);
     if (current() !== item) return;
     renderMeta(exam);
     await viewer.load(item.exam, { exam });
     if (current() !== item) return;
     const after = state.items[state.index + 1];
-    if (after) viewer.prefetch(after.exam);
+    if (after) prefetch(after.exam);
   } catch (err) {
     if (current() === item) showError(`Could not load exam ${item.exam_id}: ${err.message}`);
+  }
+}
+
+async function examData(id) {
+  let exam = state.exams.get(id);
+  if (!exam) {
+    exam = await api(`/api/exams/${id}/`);
+    state.exams.set(id, exam);
+  }
+  return exam;
+}
+
+async function prefetch(id) {
+  // The next exam's metadata tells the viewer how long the record is.
+  try {
+    viewer.prefetch(id, { exam: await examData(id) });
+  } catch {
+    // a failed prefetch is retried when the exam is opened
   }
 }
 
