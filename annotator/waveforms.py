@@ -397,8 +397,8 @@ def m4_indices(
     the same guarantees. Below four samples per column on average it falls
     back to ``engine="numpy"``, which takes the extremes with
     ``np.minimum.reduceat`` / ``np.maximum.reduceat`` and finds their first
-    positions: as fast on a 10 s 12-lead, 2-4x slower on long records
-    (``bench/bench_signal.py``).
+    positions: as fast up to about a million samples per lead, 2-3x slower on a
+    24 h lead (``bench/bench_signal.py``).
 
     Raises ``ValueError`` for a wrong shape, ``width`` outside ``[1, n]``, NaN
     samples (a missing sample has no place on the plot) or an unknown engine.

@@ -13,11 +13,12 @@ In one run, against a throwaway SQLite database and media folder:
    each row gives the median time per request with and without gzip, the
    bytes sent (identity and gzip) and the median time of the body alone
    (read + convert + encode, no HTTP);
-2. the decimation alone on the same windows and on a 12-lead 10 min 1000 Hz
-   record with pacemaker-like spikes: ``m4_indices`` with the numpy engine and
-   the tsdownsample engine (x array aligning its bins to the pixel columns),
-   tsdownsample's M4 without x (its own bins, not aligned), and every-Nth with
-   the same point budget (4 per column); for each, how many pixel columns keep
+2. the decimation alone on the same windows, on a 12-lead 10 min 1000 Hz
+   record and on a 24 h 500 Hz lead, with pacemaker-like spikes added:
+   ``m4_indices`` with the numpy engine and the tsdownsample engine (x array
+   aligning its bins to the pixel columns), tsdownsample's M4 without x (its
+   own bins, not aligned), and every-Nth with the same point budget (4 per
+   column); for each, how many pixel columns keep
    their first, last, lowest and highest sample, and how many one-sample spikes
    (+3000 stored units, every 0.6-1.1 s) are still drawn to their full height.
 
@@ -244,10 +245,13 @@ def decimation_rows(exams: dict[str, Any], reps: int) -> list[dict[str, Any]]:
     mitdb = load_signal(exams["mitdb"].signal_key)
     dicom = load_signal(exams["dicom"].signal_key)
     long = synthesize(seed=1, fs=1000.0, duration_s=600.0).signal_uv
+    # A 24 h Holter lead at 500 Hz: 10 min of synthetic lead II, repeated.
+    holter = np.tile(synthesize(seed=2, duration_s=600.0).signal_uv[1], 144)[None]
     inputs = [
         ("MIT-BIH 100 2 x 650,000 -> 1500 px", mitdb, 360.0, 1500),
         ("pydicom 12 x 10,000 -> 1200 px", dicom, 1000.0, 1200),
         ("synthetic 12 x 600,000 (10 min 1 kHz) -> 1500 px", long, 1000.0, 1500),
+        ("synthetic 1 x 43,200,000 (24 h 500 Hz) -> 3840 px", holter, 500.0, 3840),
     ]
     methods: list[tuple[str, Callable[[np.ndarray, int], list[np.ndarray]]]] = [
         ("m4_indices numpy (aligned)", lambda s, w: list(m4_indices(s, w))),
