@@ -31,7 +31,7 @@ const state = {
   exams: new Map(),
   busy: false,
 };
-let viewer = null;
+let viewer = null; // made when its box is first shown, so it starts at its real width
 
 // --- API ---------------------------------------------------------------------
 
@@ -131,7 +131,6 @@ async function refreshSummary() {
     $("queue-summary").textContent =
       `${waiting} ${waiting === 1 ? "exam needs" : "exams need"} adjudication · ${done} adjudicated`;
     $("queue-count").textContent = state.showAll ? String(waiting + done) : String(waiting);
-    $("queue-count").setAttribute("aria-label", `${$("queue-count").textContent} exams`);
   } catch (err) {
     $("queue-summary").textContent = "";
   }
@@ -219,7 +218,7 @@ async function openItem(index, { focus = false } = {}) {
     const exam = await examData(item.exam);
     if (current() !== item) return;
     renderMeta(exam);
-    await viewer.load(item.exam, { exam });
+    await theViewer().load(item.exam, { exam });
     if (current() !== item) return;
     const after = state.items[state.index + 1];
     if (after) prefetch(after.exam);
@@ -240,10 +239,15 @@ async function examData(id) {
 async function prefetch(id) {
   // The next exam's metadata tells the viewer how long the record is.
   try {
-    viewer.prefetch(id, { exam: await examData(id) });
+    theViewer().prefetch(id, { exam: await examData(id) });
   } catch {
     // a failed prefetch is retried when the exam is opened
   }
+}
+
+function theViewer() {
+  viewer ??= new EcgViewer($("viewer"));
+  return viewer;
 }
 
 function renderMeta(exam) {
@@ -663,7 +667,6 @@ async function reloadQueue() {
 }
 
 async function init() {
-  viewer = new EcgViewer($("viewer"));
   $("show-all").checked = state.showAll;
   try {
     const taxonomy = await api(`/api/taxonomies/${taxonomyId}/`);

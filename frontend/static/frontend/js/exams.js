@@ -17,7 +17,7 @@ const MEASUREMENTS = {
 };
 
 const state = { cursor: "", next: null, previous: null, rows: [], open: null, datasets: new Set() };
-let viewer = null;
+let viewer = null; // made when its box is first shown, so it starts at its real width
 
 // --- API ---------------------------------------------------------------------
 
@@ -167,6 +167,11 @@ function pairs(list, entries) {
   );
 }
 
+function theViewer() {
+  viewer ??= new EcgViewer($("viewer"));
+  return viewer;
+}
+
 async function openExam(id, { focus = true } = {}) {
   state.open = id;
   for (const row of $("exam-body").querySelectorAll("tr[data-id]")) {
@@ -211,7 +216,7 @@ async function openExam(id, { focus = true } = {}) {
   );
   $("live").textContent = `Opened exam ${exam.exam_id}.`;
   try {
-    await viewer.load(id, { exam });
+    await theViewer().load(id, { exam });
   } catch (err) {
     if (state.open === id) showError(`Could not draw exam ${exam.exam_id}: ${err.message}`);
   }
@@ -232,7 +237,6 @@ function onTableKey(event) {
 }
 
 async function init() {
-  viewer = new EcgViewer($("viewer"));
   const query = new URLSearchParams(location.search);
   $("filter-dataset").value = query.get("dataset") || "";
   $("filter-exam").value = query.get("exam_id") || "";
