@@ -577,7 +577,7 @@ def test_the_labeling_page_fits_1366_and_1920_and_screenshots(cast, login, shots
     campaign = factories.make_campaign(
         cast, [dicom_exam(), ecg_exam("R-003", 3)], name="Screens"
     )
-    for viewport, name in ((NARROW, "read-1366"), (WIDE, "read-1920")):
+    for viewport, name in ((NARROW, "read"), (WIDE, "read-1920")):
         tab = login("reader1", viewport)
         tab.read(campaign)
         tab.page.wait_for_timeout(300)  # let the toast fade
