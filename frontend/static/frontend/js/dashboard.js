@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 
 const STATES = [
   ["pending", "Pending reads"],
+  ["single", "Single read"],
   ["unanimous", "Unanimous"],
   ["majority", "Majority"],
   ["policy", "Settled by policy"],
@@ -124,8 +125,10 @@ async function loadProgress() {
   $("reads-detail").textContent =
     `${exams.toLocaleString()} exams × ${campaign.readers_per_exam} readers each · ` +
     `${(p.claims_open || 0).toLocaleString()} reads in progress · readers: ${campaign.readers.join(", ")}`;
+  // "Single read" only happens with one reader per exam.
+  const shown = STATES.filter(([key]) => key !== "single" || p.single || campaign.readers_per_exam === 1);
   $("states-body").replaceChildren(
-    ...STATES.map(([key, label]) => {
+    ...shown.map(([key, label]) => {
       const n = p[key] || 0;
       const share = exams ? n / exams : 0;
       return el(
