@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 from annotator import exports, jobs
 from annotator.models import Campaign, Job
 from api.permissions import IsManager
-from api.serializers import JobSerializer
+from api.serializers import JobListSerializer, JobSerializer
 
 
 class AgreementRequestSerializer(serializers.Serializer):
@@ -77,15 +78,24 @@ class ExportJobView(APIView):
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
+class JobPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
 class JobViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Jobs, their state and progress, and their output (managers)."""
 
     permission_classes = [IsAuthenticated, IsManager]
-    serializer_class = JobSerializer
+    pagination_class = JobPagination
     queryset = Job.objects.select_related("created_by").order_by("-created_at", "-id")
     filterset_fields = ["campaign", "kind", "status"]
+
+    def get_serializer_class(self) -> type:
+        return JobListSerializer if self.action == "list" else JobSerializer
 
     @extend_schema(
         responses={200: OpenApiResponse(description="The job's output file")},

@@ -301,3 +301,21 @@ def test_only_managers_start_and_see_jobs(study, cast):
         assert client.post(f"/api/campaigns/{pk}/exports/", {}).status_code == 403
         assert client.get("/api/jobs/").status_code == 403
     assert not Job.objects.exists()
+
+
+def test_job_lists_carry_a_summary_and_the_detail_the_report(study, cast):
+    client = manager_client(cast)
+    client.post(
+        f"/api/campaigns/{study['campaign'].pk}/agreement/",
+        {"bootstrap": 0},
+        format="json",
+    )
+    listed = client.get("/api/jobs/?kind=agreement&page_size=1").json()
+    assert listed["count"] == 1 and "result" not in listed["results"][0]
+    assert listed["results"][0]["summary"] == {
+        "n_exams": 30,
+        "n_readers": 3,
+        "bootstrap": 0,
+    }
+    detail = client.get(f"/api/jobs/{listed['results'][0]['id']}/").json()
+    assert detail["result"]["classes"]["AF"]["n_positive_reads"] > 0

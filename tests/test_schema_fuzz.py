@@ -117,3 +117,11 @@ def test_generated_requests_never_cause_a_server_error(operation, world):
 
     check()
     assert seen, "no request was generated"
+
+
+def test_the_schema_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    assert "/api/exams/{id}/signal/" in out.read_text()

@@ -270,13 +270,15 @@ async function startJob(url, body, button) {
 // --- Agreement report ------------------------------------------------------------
 
 async function loadLatestReport() {
-  const data = await api(`/api/jobs/?campaign=${campaignId}&kind=agreement&status=succeeded`);
-  const job = data.results.find((j) => j.result);
-  if (!job) {
+  const data = await api(
+    `/api/jobs/?campaign=${campaignId}&kind=agreement&status=succeeded&page_size=1`,
+  );
+  if (!data.results.length) {
     $("report-meta").textContent = "No agreement report yet: compute one above.";
     return;
   }
-  showReport(job);
+  // The list carries a summary only; the report itself comes with the job's detail.
+  showReport(await api(`/api/jobs/${data.results[0].id}/`));
 }
 
 function showReport(job) {

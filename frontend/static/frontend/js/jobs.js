@@ -101,7 +101,7 @@ function outputCell(job) {
     parts.push(
       el("a", { href: `/api/jobs/${job.id}/download/`, download: "", class: "download" }, "⤓ Download"),
       el("a", { href: `/api/jobs/${job.id}/download/?file=manifest`, download: "", class: "download" }, "⤓ Manifest"),
-      el("span", { class: "muted small" }, `${(job.result?.rows ?? 0).toLocaleString()} rows`),
+      el("span", { class: "muted small" }, `${((job.summary ?? job.result)?.rows ?? 0).toLocaleString()} rows`),
     );
   } else if (job.kind === "agreement") {
     parts.push(el("a", { href: `/api/jobs/${job.id}/download/`, download: "", class: "download" }, "⤓ Report (JSON)"));
