@@ -145,7 +145,7 @@ class Tab:
                     name: t.name, meta: t.meta, type: t.type, x0: t.x0 ?? null,
                     dx: t.dx ?? null, n: t.y.length, x: t.x ? list(t.x) : null,
                     y: list(t.y), typed: ArrayBuffer.isView(t.y),
-                    simplify: t.line.simplify,
+                    simplify: t.line ? t.line.simplify : null,
                 }})),
                 x: axis(gd._fullLayout.xaxis),
                 y: axis(gd._fullLayout.yaxis),

@@ -434,7 +434,9 @@ export class EcgViewer {
     const heightMm = rows.length * pitch;
     const span = mode === "overview" ? this._duration() : Math.min(this._duration(), PAGE_S);
     const traces = [];
-    const annotations = [];
+    // Lead labels as one text trace: cheaper to draw than layout annotations.
+    const labels = { x: [], y: [], text: [], colour: [] };
+    const labelX = this.view.x[0] + (4 * (this.view.x[1] - this.view.x[0])) / g.width;
     const calX = [];
     const calY = [];
     const mm = g.pxPerMm / g.pxPerS; // seconds per mm on this page
@@ -460,19 +462,11 @@ export class EcgViewer {
             showlegend: false,
           });
         }
-        // Overview labels stay at the left edge while zooming through the record.
-        const pinned = mode === "overview";
-        annotations.push({
-          x: pinned ? 0.002 : a + (c === 0 ? 0 : 1.5 * mm),
-          y: (top - 1.5) * uvPerMm,
-          xref: pinned ? "paper" : "x",
-          yref: "y",
-          xanchor: "left",
-          yanchor: "top",
-          text: data ? `<b>${lead}</b>` : `${lead} –`,
-          showarrow: false,
-          font: { size: 13, color: data ? PAPER_COLOURS.label : "#8a8f96", family: "system-ui, sans-serif" },
-        });
+        // Overview labels sit at the left edge of what is shown.
+        labels.x.push(mode === "overview" ? labelX : a + (c === 0 ? 0 : 1.5 * mm));
+        labels.y.push((top - 1) * uvPerMm);
+        labels.text.push(data ? `<b>${lead}</b>` : `${lead} –`);
+        labels.colour.push(data ? PAPER_COLOURS.label : "#8a8f96");
       });
       // Calibration pulse in the margin before t = 0: 1 mV high, 200 ms wide
       // (in the compressed overview its width only marks the place).
@@ -505,7 +499,20 @@ export class EcgViewer {
       showlegend: false,
       connectgaps: false,
     });
-    return { traces, annotations };
+    traces.push({
+      type: "scatter",
+      mode: "text",
+      name: "labels",
+      meta: { labels: true },
+      x: Float64Array.from(labels.x),
+      y: Float64Array.from(labels.y),
+      text: labels.text,
+      textposition: "bottom right",
+      textfont: { size: 13, color: labels.colour, family: "system-ui, sans-serif" },
+      hoverinfo: "skip",
+      showlegend: false,
+    });
+    return { traces };
   }
 
   /** A lead between a and b seconds from the best data that covers it. */
@@ -557,7 +564,6 @@ export class EcgViewer {
         ...(paper ? { scaleanchor: "x", scaleratio: this.gain / 1000 / this.speed, constrain: "range" } : {}),
         fixedrange: !paper, // the overview zooms in time only
       },
-      annotations: [],
     };
   }
 
@@ -579,9 +585,8 @@ export class EcgViewer {
     const run = async () => {
       const Plotly = await plotlyReady();
       const mode = this.view.mode;
-      const { traces, annotations } = this._traces(mode);
+      const { traces } = this._traces(mode);
       const layout = this._layout(mode);
-      layout.annotations = annotations;
       this._selfUpdate = true;
       try {
         if (fresh || !this._plotted) {
