@@ -131,6 +131,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--reuse-db", action="store_true", help="skip seeding; use a kept database"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        help="after seeding, wait (up to 15 min) for the 1-minute load average "
+        "to fall below this before measuring; the machine is shared",
+    )
     # Internal: one export measured in a child process.
     parser.add_argument("--export-child", choices=["stream", "naive"])
     parser.add_argument("--campaign", type=int)
@@ -852,6 +858,23 @@ def run_export(
 # --- Report ------------------------------------------------------------------------
 
 
+def server_version() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]
+
+
+def wait_for_load(limit: float, poll_s: float = 30.0, most_s: float = 900.0) -> None:
+    """Wait until the 1-minute load average is below ``limit`` (or time is up)."""
+    deadline = time.monotonic() + most_s
+    while os.getloadavg()[0] >= limit and time.monotonic() < deadline:
+        print(f"waiting for the {load_line()} to fall below {limit}", flush=True)
+        time.sleep(poll_s)
+    print(f"measuring at {load_line()}", flush=True)
+
+
 def load_line() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
@@ -980,10 +1003,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seeded = seed(args.exams, args.seed)
             else:
                 seeded = reuse(args)
-            print(f"seeded in {seeded.seconds:.1f} s (not measured):")
+            print(f"PostgreSQL {server_version()}; seeded in {seeded.seconds:.1f} s")
             for name, value in seeded.counts.items():
                 print(f"  {name}: {value:,}")
 
+            if args.max_load is not None:
+                wait_for_load(args.max_load)
             runs: list[AgreementRun] = []
             inline = None
             if not args.no_inline:
