@@ -459,7 +459,9 @@ def _distinct(
     bits = [flat >= 0, flat == 1]
     if consensus is not None:
         bits += [consensus >= 0, consensus == 1]
-    packed = np.packbits(np.concatenate(bits, axis=1), axis=1)
+    # Fortran-ordered readings give Fortran-ordered bits and packed bytes; the
+    # void view needs each row's bytes contiguous.
+    packed = np.ascontiguousarray(np.packbits(np.concatenate(bits, axis=1), axis=1))
     keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     summed = np.stack(
