@@ -454,7 +454,9 @@ def _m4_tsdownsample(
     # after the last x <= x[0] + (b + 1) * step. With x = 2 * column + 1, the
     # first sample moved to 0 and the last to 2 * width, step is exactly 2 and
     # bin b holds exactly column b.
-    x = np.repeat(np.arange(1, 2 * width, 2, dtype=np.int32), np.diff(edges))
+    # uint16 halves the x array (and its time) up to 32,767 columns.
+    x_dtype = np.uint16 if 2 * width <= np.iinfo(np.uint16).max else np.int64
+    x = np.repeat(np.arange(1, 2 * width, 2, dtype=x_dtype), np.diff(edges))
     x[0], x[-1] = 0, 2 * width
     downsampler = M4Downsampler()
     rows = [
