@@ -26,7 +26,7 @@ moment after ``Plotly.newPlot``; for ``scattergl`` they first read one pixel
 from every WebGL context, so the software rasteriser has really finished.
 
     .venv/bin/python bench/bench_viewer.py [--runs 5] [--write]
-        [--max-load 1.5] [--chromium /usr/bin/chromium]
+        [--max-load 1.5] [--chromium PATH]
 
 ``--write`` replaces the "Viewer in headless Chromium" section of
 bench/RESULTS.md (other sections are kept). Before measuring, the script waits
