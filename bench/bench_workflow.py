@@ -27,7 +27,7 @@ how the machine's CPU was split, and what throughput the measured CPU per
 cycle would allow if gunicorn, PostgreSQL and the client had the cores alone.
 
     .venv/bin/python bench/bench_workflow.py [--exams 1000000] [--small 10000]
-        [--readers 50] [--seconds 60] [--rate 150] [--workers N[,N…]]
+        [--readers 50] [--seconds 60] [--rate R[,R…]] [--workers N[,N…]]
         [--threads N[,N…]] [--worker-class auto|sync|gthread]
 
 Loopback only, bounded in time (every request has a timeout, gunicorn is
@@ -87,6 +87,11 @@ def int_list(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
+def float_list(text: str) -> list[float]:
+    """``"50,150"`` → ``[50.0, 150.0]``; zeros are dropped."""
+    return [float(part) for part in text.split(",") if part.strip() and float(part)]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--exams", type=int, default=1_000_000, help="large table")
@@ -98,9 +103,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument(
         "--rate",
-        type=float,
-        default=150.0,
-        help="after the flat-out run, a run paced to this many cycles/s (0: skip)",
+        type=float_list,
+        default=[150.0],
+        help="after the flat-out run, runs paced to these many cycles/s (0: none)",
     )
     parser.add_argument(
         "--workers", type=int_list, default=[4], help="gunicorn workers (list: sweep)"
@@ -856,7 +861,7 @@ def run_size(
     args: argparse.Namespace, n_exams: int, database_url: str, log_dir: Path
 ) -> list[Row]:
     """Seed one table size; per gunicorn configuration a flat-out run, then one
-    paced to ``--rate``, each from a fresh campaign."""
+    paced to each ``--rate``, each from a fresh campaign."""
     recreate_database(args.pg, args.db)
     from django.core.management import call_command
 
@@ -872,7 +877,7 @@ def run_size(
         config = f"{workers} {kind} x {threads}t"
         server = start_gunicorn(database_url, workers, threads, log_dir, kind)
         try:
-            for rate in (0.0, args.rate) if args.rate else (0.0,):
+            for rate in (0.0, *args.rate):
                 rows.append(measure(args, server, seeded, n_exams, config, rate))
                 if not explained:
                     # The plan with the campaign under way, not on a fresh table.
