@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
@@ -252,7 +253,7 @@ def claim_next(
         # Locking the reader's row through the campaign's reader list makes the
         # lock the membership check too: one query on every claim, not two.
         member = (
-            type(reader)
+            get_user_model()
             ._default_manager.select_for_update(of=("self",))
             .filter(pk=reader.pk, reader_campaigns=campaign)
             .values_list("pk", flat=True)

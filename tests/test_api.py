@@ -433,3 +433,11 @@ def test_next_with_after_claims_the_following_exam(world):
     bad = reader1.post(url, {"after": "soon"}, format="json")
     assert bad.status_code == 400 and "after" in bad.json()
     assert Assignment.objects.filter(status="claimed").count() == 2
+
+
+def test_a_browser_session_claims_and_submits(world):
+    """The session user is a lazy object; the workflow must treat it as the user."""
+    client = APIClient()
+    client.login(username="reader1", password=factories.PASSWORD)
+    claim_and_submit(client, world["pilot"], ["NORM"])
+    assert Decision.objects.get().assignment.reader.username == "reader1"
