@@ -47,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import urllib.request
@@ -694,40 +695,53 @@ def write_results(args: argparse.Namespace, machine: str, table: str) -> None:
     command = "bench/bench_viewer.py --write"
     if args.runs != 5:
         command += f" --runs {args.runs}"
-    section = f"""{SECTION}
-
-```
-.venv/bin/python {command}
-```
-
-{chromium}, headless with software rendering, viewport
-1920x1080, DPR 1; plotly.js from plotly.py {plotly.__version__}; the app under
-gunicorn (2 workers x 4 threads, DEBUG off, whitenoise) with SQLite, all on
-127.0.0.1. Medians of {args.runs} runs
-[min-max] ((b): of its exams). "viewer" is the labeling page `/read/<id>/` (claim,
-taxonomy, signal, draw); "naive" is the same exam as a full-resolution Plotly
-figure with float lists in JSON (13 subplots; for MIT-BIH `scattergl`, every
-sample), served gzip by the benchmark itself. Cold = a fresh browser context;
-warm = the same context again (plotly.js and the signal from the HTTP cache).
-LS = Label Studio 1.23.2 on the same machine class
-(shared/research/peer-labelstudio.md; 1000/500 Hz), not rerun here.
-Machine load before the run: `{machine}`; after it: `{after}`.
-
-```
-{table}
-```
-
-How to read it: a cold open is mostly plotly.js, the same 4.8 MB for the viewer and
-the naive page: the `/vendor/` route compresses it on every request (GZipMiddleware)
-and V8 then spends about 0.75 s compiling and running it, so the viewer and the naive
-figure open cold in about the same time; once plotly.js is cached an exam opens in
-about 0.2 s. The loop a reader repeats, (b), draws the next exam from memory: it was
-claimed ahead and its signal fetched while the reader looked at the current one (one
-signal request per exam, none at the moment of the Enter). On the 30-minute record
-the viewer draws 4 points per pixel column (M4) and zooming fetches the 10 s window
-at full resolution, where `scattergl` with every sample waits for software WebGL.
-Raw int16 with gzip is smaller than the int16 samples themselves (d).
-"""
+    setup = (
+        f"{chromium}, headless with software rendering, viewport 1920x1080, DPR 1;"
+        f" plotly.js from plotly.py {plotly.__version__}; the app under gunicorn"
+        " (2 workers x 4 threads, DEBUG off, whitenoise) with SQLite, all on"
+        f" 127.0.0.1. Medians of {args.runs} runs [min-max] ((b): of its exams)."
+        ' "viewer" is the labeling page `/read/<id>/` (claim, taxonomy, signal,'
+        ' draw); "naive" is the same exam as a full-resolution Plotly figure with'
+        " float lists in JSON (13 subplots; for MIT-BIH `scattergl` with every"
+        " sample), served gzip by the benchmark itself. Cold = a fresh browser"
+        " context; warm = the same context again (plotly.js and the signal from the"
+        " HTTP cache). LS = Label Studio 1.23.2 on the same machine class"
+        " (shared/research/peer-labelstudio.md; 1000/500 Hz), not rerun here."
+    )
+    reading = (
+        "How to read it: a cold open is mostly plotly.js, the same 4.8 MB for the"
+        " viewer and the naive page: the `/vendor/` route compresses it on every"
+        " request (GZipMiddleware) and V8 then spends about 0.75 s compiling and"
+        " running it, so the viewer and the naive figure open cold in about the"
+        " same time; with plotly.js cached an exam opens in 0.2-0.3 s. The loop a"
+        " reader repeats, (b), draws the next exam from memory: it was claimed"
+        " ahead and its signal fetched while the reader looked at the current one"
+        " (one signal request per exam, none at the moment of the Enter). On the"
+        " 30-minute record the viewer draws at most 4 points per pixel column (M4)"
+        " and a zoom fetches the 10 s window at full resolution, where `scattergl`"
+        " with every sample waits for software WebGL. Gzip makes the raw int16"
+        " samples smaller than their own size (d)."
+    )
+    section = "\n".join(
+        [
+            SECTION,
+            "",
+            "```",
+            f".venv/bin/python {command}",
+            "```",
+            "",
+            textwrap.fill(setup, 88, break_on_hyphens=False),
+            "",
+            f"Machine load before the run: `{machine}`; after it: `{after}`.",
+            "",
+            "```",
+            table,
+            "```",
+            "",
+            textwrap.fill(reading, 88, break_on_hyphens=False),
+            "",
+        ]
+    )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if SECTION in text:
         head, _, rest = text.partition(SECTION)
