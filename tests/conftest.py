@@ -95,6 +95,18 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
+def inline_tasks():
+    """Run Celery tasks in the test's process even when REDIS_URL is set (as in
+    CI): for tests of what a job computes; test_celery_worker covers workers."""
+    from annotator.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
 def cast(db) -> factories.Cast:
     """Two readers, an adjudicator, a manager and an outsider."""
     return factories.make_cast()

@@ -329,7 +329,7 @@ def test_adjudicator_settles_disagreements_with_the_keyboard(
 
 
 def test_manager_dashboard_computes_agreement_and_charts_kappa_with_intervals(
-    browser, console, live_server, study, cast, shots
+    browser, console, live_server, study, cast, shots, inline_tasks
 ):
     factories.make_campaign(
         cast, [ecg_exam("X-001", 99)], name="AF substudy", description="Second look."

@@ -22,7 +22,7 @@ CODES = ["SR", "AF", "RBBB", "LBBB", "NORM"]
 
 
 @pytest.fixture(autouse=True)
-def _run_queued_jobs(monkeypatch, django_capture_on_commit_callbacks):
+def _run_queued_jobs(monkeypatch, django_capture_on_commit_callbacks, inline_tasks):
     """Jobs are queued once their transaction commits; the test's transaction never
     commits, so each start runs its callbacks as the start returns."""
     from annotator import jobs
