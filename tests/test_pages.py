@@ -77,3 +77,17 @@ def test_plotly_is_served_from_the_installed_package_with_a_long_cache(cast):
     assert b"plotly" in response.content[:2000].lower()
     assert "immutable" in response.headers["Cache-Control"]
     assert client.get("/vendor/plotly-0.0.1.min.js").status_code == 404
+
+
+def test_plotly_is_sent_gzipped_when_the_browser_accepts_it(cast):
+    import gzip
+
+    import plotly
+
+    url = f"/vendor/plotly-{plotly.__version__}.min.js"
+    plain = Client().get(url)
+    packed = Client().get(url, HTTP_ACCEPT_ENCODING="gzip, br")
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert len(packed.content) < len(plain.content) / 3
+    assert gzip.decompress(packed.content) == plain.content
+    assert "Accept-Encoding" in packed.headers["Vary"]
