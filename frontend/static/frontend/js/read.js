@@ -34,6 +34,7 @@ const state = {
   ahead: null, // Promise<claim | null>: the next exam, claimed and prefetched
   aheadSupported: true, // false when the server ignores "after" (one claim at a time)
   busy: false,
+  submitQueued: false, // Enter pressed while the previous decision was being stored
   classes: new Map(), // code -> class from the taxonomy
   inputs: new Map(), // code -> checkbox
   shortcuts: new Map(), // key -> code
@@ -383,6 +384,8 @@ function showExam(claimed) {
 }
 
 function resetForm() {
+  // A new exam starts with the shortcut keys live, not inside the comment.
+  if (isTextField(document.activeElement)) $("main").focus();
   for (const input of state.inputs.values()) input.checked = false;
   for (const input of form.querySelectorAll("input[name=quality]")) input.checked = false;
   comment.value = "";
@@ -478,7 +481,13 @@ function payload() {
 }
 
 async function submit() {
-  if (state.busy || !state.current || submitButton.disabled) return;
+  if (state.busy) {
+    // The next ECG is on screen but the last decision is still travelling:
+    // keep the key press and submit as soon as that one is stored.
+    state.submitQueued = state.drawnAt !== null;
+    return;
+  }
+  if (!state.current || submitButton.disabled) return;
   const decision = payload();
   if (!decision.labels.length && !decision.quality.length) {
     showError("Choose at least one class (or a signal-quality flag) before submitting.");
@@ -508,6 +517,7 @@ async function submit() {
         state.drawnAt = drawnAt; // the clock of the first view goes on
         restoreForm(decision);
         showError(`Not submitted: ${error.message}`);
+        state.submitQueued = false;
         return;
       }
       afterSubmit(done);
@@ -517,6 +527,7 @@ async function submit() {
         await post;
       } catch (error) {
         showError(`Not submitted: ${error.message}`);
+        state.submitQueued = false;
         submitButton.disabled = false;
         return;
       }
@@ -530,14 +541,17 @@ async function submit() {
       await draw(fresh);
     }
     say(`Submitted. Exam ${state.current.exam.exam_id} is on screen.`);
-    // A new exam starts with the shortcut keys live, not inside the comment.
-    if (isTextField(document.activeElement)) $("main").focus();
     claimAhead();
   } catch (error) {
     showError(error.message);
+    state.submitQueued = false;
     submitButton.disabled = !state.current;
   } finally {
     state.busy = false;
+    if (state.submitQueued) {
+      state.submitQueued = false;
+      submit();
+    }
   }
 }
 
