@@ -718,11 +718,10 @@ def write_results(args: argparse.Namespace, machine: str, table: str) -> None:
         " (shared/research/peer-labelstudio.md; 1000/500 Hz), not rerun here."
     )
     reading = (
-        "How to read it: a cold open is mostly plotly.js, the same 4.8 MB for the"
-        " viewer and the naive page: the `/vendor/` route compresses it on every"
-        " request (GZipMiddleware) and V8 then spends about 0.75 s compiling and"
-        " running it, so the viewer and the naive figure open cold in about the"
-        " same time; with plotly.js cached an exam opens in 0.2-0.3 s. The loop a"
+        "How to read it: a cold open is mostly plotly.js, the same 4.8 MB (1.5 MB"
+        " gzip) for the viewer and the naive page, which V8 takes about 0.75 s to"
+        " compile and run, so the viewer and the naive figure open cold in about"
+        " the same time; with plotly.js cached an exam opens in 0.2-0.3 s. The loop a"
         " reader repeats, (b), draws the next exam from memory: it was claimed"
         " ahead and its signal fetched while the reader looked at the current one"
         " (one signal request per exam, none at the moment of the Enter). On the"
