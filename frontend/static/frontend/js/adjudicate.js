@@ -1,6 +1,7 @@
 // Adjudication page: the disagreement queue, the ECG, every reader's labels side
 // by side, and the final labels (pre-filled with what all readers agree on).
 import { EcgViewer } from "./viewer.js";
+import { api, el } from "./dom.js";
 
 const root = document.getElementById("adjudicate");
 const campaignId = root.dataset.campaign;
@@ -35,49 +36,7 @@ let viewer = null; // made when its box is first shown, so it starts at its real
 
 // --- API ---------------------------------------------------------------------
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
-async function api(url, { method = "GET", body } = {}) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.headers["X-CSRFToken"] = csrfToken();
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(url, init);
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      const data = await response.json();
-      message = data.detail || Object.values(data).flat().join(" ") || message;
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new Error(message);
-  }
-  return response.status === 204 ? null : response.json();
-}
-
 // --- Small DOM helpers ---------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function announce(message) {
   const live = $("live");

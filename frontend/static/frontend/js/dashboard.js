@@ -2,6 +2,7 @@
 // the latest agreement report as charts (per-class statistics with 95% intervals,
 // readers against the consensus, pairwise Cohen's kappa).
 /* global Plotly */
+import { api, el, sleep } from "./dom.js";
 
 const root = document.getElementById("dashboard");
 const campaignId = root.dataset.campaign;
@@ -40,49 +41,7 @@ const state = { report: null, classes: new Map(), followed: new Set() };
 
 // --- API ---------------------------------------------------------------------
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
-async function api(url, { method = "GET", body } = {}) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.headers["X-CSRFToken"] = csrfToken();
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(url, init);
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      const data = await response.json();
-      message = data.detail || Object.values(data).flat().join(" ") || message;
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new Error(message);
-  }
-  return response.status === 204 ? null : response.json();
-}
-
 // --- Helpers -------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function fmt(value, digits = 2) {
   return value === null || value === undefined ? "—" : Number(value).toFixed(digits);

@@ -1,6 +1,7 @@
 // Exam browser: filter by dataset or exam id, page with cursors, open an exam in
 // the 12-lead viewer with its metadata and the machine's statements.
 import { EcgViewer } from "./viewer.js";
+import { api, el } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const SEX = { F: "Female", M: "Male", U: "Unknown" };
@@ -21,36 +22,7 @@ let viewer = null; // made when its box is first shown, so it starts at its real
 
 // --- API ---------------------------------------------------------------------
 
-async function api(url) {
-  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      const data = await response.json();
-      message = data.detail || Object.values(data).flat().join(" ") || message;
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new Error(message);
-  }
-  return response.json();
-}
-
 // --- Helpers -------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function age(exam) {
   if (exam.age === null || exam.age === undefined) return "";

@@ -1,6 +1,8 @@
 // Jobs page: every background job with its state, a progress bar that follows
 // queued and running jobs (polling with back-off), errors and downloads.
 
+import { api, el, sleep } from "./dom.js";
+
 const $ = (id) => document.getElementById(id);
 const ACTIVE = new Set(["queued", "running"]);
 const KIND = { agreement: "Agreement report", export: "Label export", import: "Exam import" };
@@ -10,38 +12,7 @@ const state = { page: 1, campaigns: new Map(), generation: 0 };
 
 // --- API ---------------------------------------------------------------------
 
-async function api(url) {
-  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      const data = await response.json();
-      message = data.detail || message;
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new Error(message);
-  }
-  return response.json();
-}
-
 // --- Helpers -------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function visible() {
   // Polling pauses while the tab is hidden.
