@@ -36,7 +36,7 @@ test: $(VENV)/.dev
 	@# On PostgreSQL, run the tests marked for both engines on SQLite as well.
 	@if [ -n "$$DATABASE_URL" ]; then \
 		echo "Re-running the both_databases tests on SQLite"; \
-		env -u DATABASE_URL $(PY) -m pytest -m both_databases -q; fi
+		env -u DATABASE_URL -u REQUIRE_SERVICES $(PY) -m pytest -m both_databases -q; fi
 
 bench: $(VENV)/.dev
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
