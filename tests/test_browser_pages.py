@@ -29,7 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDE = {"width": 1920, "height": 1080}
 NARROW = {"width": 1366, "height": 768}
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # Every `drawn` event of the ECG viewer (it does not bubble, so listen while capturing).
 RECORD_DRAWS = (
     "window.__drawn = [];"
@@ -151,19 +150,6 @@ class Console:
 
     def on_page_error(self, error: Any) -> None:
         self.errors.append(f"pageerror: {error}")
-
-
-@pytest.fixture
-def browser(chromium_path: str, monkeypatch) -> Iterator[Any]:
-    # Playwright's sync API runs an event loop in this thread; the ORM must
-    # still be usable from the test around it.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=LAUNCH_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

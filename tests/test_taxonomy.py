@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from annotator.models import DiagnosticClass, TaxonomyVersion
 from annotator.taxonomy import (
+    COLUMNS,
     DEFAULT_TAXONOMY_FILE,
     TaxonomyError,
     load_default_taxonomy,
@@ -42,16 +43,7 @@ GROUPS = {
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    columns = [
-        "code",
-        "name",
-        "group",
-        "parent",
-        "snomed_ct",
-        "shortcut",
-        "exclusive_group",
-        "definition",
-    ]
+    columns = list(COLUMNS)
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
