@@ -1,10 +1,20 @@
-"""Workflow roles as Django groups, and the checks the API and pages share."""
+"""Workflow roles as Django groups, and the role checks; imports no model."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from annotator.models import Role
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    """Django groups that carry the workflow roles; admins are superusers."""
+
+    READER = "reader", _("Reader")
+    ADJUDICATOR = "adjudicator", _("Adjudicator")
+    MANAGER = "manager", _("Manager")
+
 
 # Model permissions each group gets (managers administer; the others work
 # through the API, where querysets are filtered to their assignments).

@@ -1,0 +1,27 @@
+"""The domain model: exams, taxonomies, campaigns, reads, adjudications and jobs.
+
+One module per concept; every public name is importable from here.
+"""
+
+from annotator.models.campaigns import Campaign, CampaignExam
+from annotator.models.exams import AGE_CAP, Exam, PatientLink
+from annotator.models.jobs import Job
+from annotator.models.reads import Adjudication, Assignment, Decision, LabelRevision
+from annotator.models.taxonomy import DiagnosticClass, TaxonomyVersion
+from annotator.roles import Role
+
+__all__ = [
+    "AGE_CAP",
+    "Adjudication",
+    "Assignment",
+    "Campaign",
+    "CampaignExam",
+    "Decision",
+    "DiagnosticClass",
+    "Exam",
+    "Job",
+    "LabelRevision",
+    "PatientLink",
+    "Role",
+    "TaxonomyVersion",
+]

@@ -1,0 +1,124 @@
+"""Exams and the patient-pseudonym mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from annotator.roles import is_manager
+
+AGE_CAP = 90  # ages above 89 are identifying (HIPAA Safe Harbor); 90 means "90 or more"
+
+
+class ExamQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> ExamQuerySet:
+        """Managers see every exam; readers the exams they hold or read;
+        adjudicators the exams that reached adjudication in their campaigns."""
+        from annotator.models.campaigns import CampaignExam
+        from annotator.models.reads import Assignment
+
+        if is_manager(user):
+            return self
+        held = Assignment.objects.filter(
+            exam=models.OuterRef("pk"),
+            reader=user,
+            status__in=[Assignment.Status.CLAIMED, Assignment.Status.SUBMITTED],
+        )
+        adjudicable = CampaignExam.objects.filter(
+            exam=models.OuterRef("pk"),
+            campaign__adjudicators=user,
+            consensus_state__in=[
+                CampaignExam.ConsensusState.NEEDS_ADJUDICATION,
+                CampaignExam.ConsensusState.ADJUDICATED,
+            ],
+        )
+        return self.filter(models.Exists(held) | models.Exists(adjudicable))
+
+
+class Exam(models.Model):
+    """One 12-lead recording; the signal itself lives in storage at ``signal_key``."""
+
+    class Sex(models.TextChoices):
+        FEMALE = "F", "Female"
+        MALE = "M", "Male"
+        UNKNOWN = "U", "Unknown"
+
+    dataset = models.CharField(max_length=100)
+    exam_id = models.CharField(
+        max_length=200, help_text="The source's id for the exam."
+    )
+    patient_pseudonym = models.CharField(max_length=32, db_index=True)
+    age = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=f"Years; {AGE_CAP} means {AGE_CAP} or older."
+    )
+    sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    sampling_rate = models.FloatField(help_text="Samples per second per lead.")
+    n_samples = models.PositiveIntegerField()
+    lead_names = models.JSONField(help_text="Lead order of the stored signal.")
+    signal_key = models.CharField(max_length=255, unique=True)
+    signal_dtype = models.CharField(max_length=8, default="int16")
+    signal_gain = models.FloatField(
+        default=1.0, help_text="Microvolts per stored integer unit."
+    )
+    signal_sha256 = models.CharField(max_length=64)
+    source_format = models.CharField(max_length=16)
+    machine_statements = models.JSONField(default=list, blank=True)
+    measurements = models.JSONField(
+        default=dict, blank=True, help_text="HR, PR, QRS, QT, QTc, axes, when known."
+    )
+    notes = models.JSONField(default=list, blank=True, help_text="Importer notes.")
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    objects = ExamQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "exam_id"], name="exam_unique_per_dataset"
+            ),
+            models.CheckConstraint(
+                condition=Q(sampling_rate__gt=0), name="exam_sampling_rate_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(n_samples__gt=0), name="exam_has_samples"
+            ),
+            models.CheckConstraint(
+                condition=Q(age__isnull=True) | Q(age__lte=AGE_CAP),
+                name="exam_age_capped",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset}/{self.exam_id}"
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.sampling_rate
+
+
+class PatientLink(models.Model):
+    """Maps a source's patient id to the random pseudonym. Managers only.
+
+    Kept apart from ``Exam`` so that nothing that reads exams (API, exports,
+    logs) can reach a source patient id by accident.
+    """
+
+    dataset = models.CharField(max_length=100)
+    source_patient_id = models.CharField(max_length=200)
+    pseudonym = models.CharField(max_length=32, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "source_patient_id"], name="patient_link_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.pseudonym

@@ -1,0 +1,205 @@
+"""Reads: claims, decisions, adjudications and the append-only label history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from annotator.models.campaigns import Campaign
+from annotator.models.exams import Exam
+
+
+class Assignment(models.Model):
+    """One reader holding one exam of a campaign, from claim to submitted read."""
+
+    class Status(models.TextChoices):
+        CLAIMED = "claimed", "Claimed"
+        SUBMITTED = "submitted", "Submitted"
+        EXPIRED = "expired", "Lease expired"
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="assignments"
+    )
+    exam = models.ForeignKey(Exam, on_delete=models.PROTECT, related_name="assignments")
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.CLAIMED
+    )
+    claimed_at = models.DateTimeField(default=timezone.now)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "exam", "reader"], name="assignment_unique_reader"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "reader", "status"]),
+            models.Index(fields=["campaign", "reader", "exam"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.exam_id}:{self.reader_id}"
+
+
+class Decision(models.Model):
+    """A reader's read of an exam. Every change is recorded in ``LabelRevision``."""
+
+    class Quality(models.TextChoices):
+        NOISE = "noise", "Noise / artefact"
+        LEAD_REVERSAL = "lead_reversal", "Lead reversal"
+        INCOMPLETE = "incomplete", "Incomplete / missing leads"
+
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.PROTECT, related_name="decision"
+    )
+    labels = models.JSONField(default=list, help_text="Class codes, taxonomy order.")
+    quality = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(version__gte=1), name="decision_version_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"decision {self.pk} v{self.version}"
+
+
+class Adjudication(models.Model):
+    """The final label set an adjudicator chose for a disagreeing exam."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="adjudications"
+    )
+    exam = models.ForeignKey(
+        Exam, on_delete=models.PROTECT, related_name="adjudications"
+    )
+    adjudicator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjudications"
+    )
+    labels = models.JSONField(default=list)
+    note = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "exam"], name="adjudication_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"adjudication {self.campaign_id}:{self.exam_id}"
+
+
+class LabelRevision(models.Model):
+    """Append-only history of every label change (reads and adjudications).
+
+    Rows are written once and never changed: ``save`` refuses updates,
+    ``delete`` refuses, and on PostgreSQL a trigger refuses UPDATE and DELETE
+    even from raw SQL.
+    """
+
+    class Kind(models.TextChoices):
+        DECISION = "decision", "Reader decision"
+        ADJUDICATION = "adjudication", "Adjudication"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    decision = models.ForeignKey(
+        Decision,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revisions",
+    )
+    adjudication = models.ForeignKey(
+        Adjudication,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revisions",
+    )
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="+")
+    exam = models.ForeignKey(Exam, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="label_revisions",
+    )
+    version = models.PositiveIntegerField()
+    old_labels = models.JSONField(null=True, blank=True)
+    new_labels = models.JSONField()
+    old_quality = models.JSONField(null=True, blank=True)
+    new_quality = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    source = models.CharField(
+        max_length=16, default="api", help_text="api, web, import…"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        kind="decision",
+                        decision__isnull=False,
+                        adjudication__isnull=True,
+                    )
+                    | Q(
+                        kind="adjudication",
+                        decision__isnull=True,
+                        adjudication__isnull=False,
+                    )
+                ),
+                name="revision_refers_to_its_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["decision", "version"],
+                condition=Q(decision__isnull=False),
+                name="revision_decision_version_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["adjudication", "version"],
+                condition=Q(adjudication__isnull=False),
+                name="revision_adjudication_version_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} revision {self.pk} v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValidationError(
+                "Label history is append-only; revisions cannot change."
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValidationError(
+            "Label history is append-only; revisions cannot be deleted."
+        )
