@@ -7,30 +7,28 @@ are memory-mapped), converted to int16 microvolts and sent raw, or, where it
 holds more than four samples per pixel column and that makes the payload
 smaller, as M4 points (:func:`annotator.waveforms.m4_indices`): every pixel
 column keeps its first, last, lowest and highest sample, so the plot is the
-one the raw samples would draw. README "Signal endpoint" documents the wire
-format.
+one the raw samples would draw. The numbers and the bytes are
+:mod:`annotator.display`'s; this module parses the query, checks rights, answers
+304 for a matching ETag and reads storage. README "Signal endpoint" documents the
+wire format.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
 import math
 import re
-import struct
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from django.http import HttpResponse, HttpResponseNotModified, QueryDict
 from django.shortcuts import get_object_or_404
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from numpy.typing import NDArray
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
@@ -39,27 +37,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.display import FORMATS, WIRE_VERSION, encode_signal, sample_window
 from annotator.models import Exam
 from annotator.storage import load_signal
-from annotator.waveforms import m4_indices
 
 logger = logging.getLogger(__name__)
 
 WIDTH_MIN, WIDTH_MAX, WIDTH_DEFAULT = 16, 20_000, 2_000
-#: Above this many samples per pixel column, M4 (4 points per column) pays.
-M4_SAMPLES_PER_COLUMN = 4
 CACHE_CONTROL = "private, max-age=86400"
-#: Part of every ETag: bump it when the layout changes so caches do not mix them.
-WIRE_VERSION = 1
-FORMATS = ("binary", "json")
 SIGNAL_MISSING = (
     "This exam's signal is not in storage; an administrator must import it again."
 )
 
-_INT16_MIN, _INT16_MAX = -32768, 32767
-# A time this close (in samples) to a sample's time is that sample's time: the
-# client's 0.3 s times 1000 Hz is 300.00000000000006 samples.
-_SNAP_SAMPLES = 1e-6
 _INTEGER = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _EXAM_FIELDS = (
@@ -129,11 +118,6 @@ def _seconds(params: QueryDict, name: str, default: float) -> float:
     return value
 
 
-def _first_sample(seconds: float, fs: float) -> int:
-    """Index of the first sample at or after ``seconds``."""
-    return math.ceil(seconds * fs - _SNAP_SAMPLES)
-
-
 def parse_window(params: QueryDict, exam: Exam) -> Window:
     """Check the query string against ``exam``; a ``ParseError`` (400) says what
     to fix."""
@@ -153,8 +137,7 @@ def parse_window(params: QueryDict, exam: Exam) -> Window:
             f" (got end={end:g})"
         )
     fs = exam.sampling_rate
-    x0 = _first_sample(start, fs)
-    stop = min(_first_sample(end, fs), exam.n_samples)
+    x0, stop = sample_window(start, end, fs=fs, n_samples=exam.n_samples)
     if stop <= x0:
         raise ParseError(
             f"the window [{start:g}, {end:g}) s holds no sample; samples are"
@@ -212,126 +195,6 @@ def _not_modified(request: Request, etag: str) -> bool:
     # Weak comparison (RFC 9110 13.1.2): gzip makes the ETag weak on the way out.
     sent = {tag.removeprefix("W/") for tag in parse_etags(header)}
     return "*" in sent or etag in sent
-
-
-def to_microvolts(
-    values: NDArray[np.integer], gain_uv: float
-) -> tuple[NDArray[np.int16], bool]:
-    """Stored units to little-endian int16 µV: ``rint(values * gain_uv)``, clipped.
-
-    Returns the array (same shape) and whether any value had to be clipped to
-    [-32768, 32767] µV (±32.8 mV, far outside any ECG).
-    """
-    if gain_uv == 1.0 and values.dtype == np.int16:
-        return values.astype("<i2", copy=False), False
-    uv = np.rint(values * gain_uv)
-    clipped = bool(uv.size and (uv.min() < _INT16_MIN or uv.max() > _INT16_MAX))
-    if clipped:
-        np.clip(uv, _INT16_MIN, _INT16_MAX, out=uv)
-    return uv.astype("<i2"), clipped
-
-
-def select_points(
-    stored: NDArray[np.integer], width: int
-) -> tuple[str, list[NDArray[np.int64]] | None]:
-    """``("raw", None)`` or ``("m4", kept sample indices per lead)``.
-
-    M4 when the window holds more than four samples per pixel column and its
-    points (int16 y plus int32 x, 6 bytes each) take fewer bytes than the raw
-    int16 samples; otherwise raw, which is pixel-exact too.
-    """
-    n_leads, n = stored.shape
-    if n <= M4_SAMPLES_PER_COLUMN * width:
-        return "raw", None
-    # Gain is positive and rounding monotone: extremes in stored units are
-    # the extremes in µV.
-    indices = m4_indices(stored, width)
-    kept = []
-    for row in indices:
-        fresh = np.empty(row.shape, dtype=bool)
-        fresh[0] = True
-        np.not_equal(row[1:], row[:-1], out=fresh[1:])
-        kept.append(row[fresh])
-    if 6 * sum(len(k) for k in kept) >= 2 * n_leads * n:
-        return "raw", None
-    return "m4", kept
-
-
-def build_signal(exam: Exam, window: Window, stored: NDArray[np.integer]) -> bytes:
-    """The response body; ``stored`` is (leads, samples) of the window, stored units."""
-    method, kept = select_points(stored, window.width)
-    fs = exam.sampling_rate
-    header: dict[str, Any] = {
-        "exam": exam.pk,
-        "sampling_rate": fs,
-        "start": window.x0 / fs,
-        "end": window.stop / fs,
-        "duration": exam.n_samples / fs,
-        "units": "uV",
-        "method": method,
-        "width": window.width,
-        "x0": window.x0,
-        "n_window": window.n,
-        "clipped": False,
-        "leads": [],
-    }
-    if kept is None:
-        ys, clipped = to_microvolts(stored, exam.signal_gain)
-        traces = [(y, None) for y in ys]
-    else:
-        traces = []
-        clipped = False
-        for row, k in zip(stored, kept, strict=True):
-            y, lead_clipped = to_microvolts(row[k], exam.signal_gain)
-            traces.append((y, k.astype("<i4")))
-            clipped |= lead_clipped
-    header["clipped"] = clipped
-    names = [exam.lead_names[row] for row in window.rows]
-    if window.fmt == "json":
-        header["leads"] = [
-            {
-                "name": name,
-                "n": len(y),
-                "y": _typed_array(y, "i2"),
-                "x": None if x is None else _typed_array(x, "i4"),
-            }
-            for name, (y, x) in zip(names, traces, strict=True)
-        ]
-        return json.dumps(header, separators=(",", ":")).encode()
-    return _binary(header, names, traces)
-
-
-def _typed_array(values: NDArray[Any], dtype: str) -> dict[str, str]:
-    """Plotly's typed-array form ``{"dtype", "bdata"}`` (little-endian base64)."""
-    return {"dtype": dtype, "bdata": base64.b64encode(values.tobytes()).decode()}
-
-
-def _binary(
-    header: dict[str, Any],
-    names: list[str],
-    traces: list[tuple[NDArray[np.int16], NDArray[np.int32] | None]],
-) -> bytes:
-    # int32 x blocks first, then int16 y blocks: every block starts at a
-    # multiple of its item size, so the browser can view it without copying.
-    blocks: list[bytes] = []
-    offset = 0
-    x_specs = []
-    for _, x in traces:
-        if x is None:
-            x_specs.append(None)
-            continue
-        x_specs.append([offset, x.nbytes, "int32"])
-        blocks.append(x.tobytes())
-        offset += x.nbytes
-    for name, (y, _), x_spec in zip(names, traces, x_specs, strict=True):
-        header["leads"].append(
-            {"name": name, "n": len(y), "y": [offset, y.nbytes, "int16"], "x": x_spec}
-        )
-        blocks.append(y.tobytes())
-        offset += y.nbytes
-    text = json.dumps(header, separators=(",", ":")).encode()
-    padding = b"\0" * (-(4 + len(text)) % 4)
-    return b"".join([struct.pack("<I", len(text)), text, padding, *blocks])
 
 
 _PARAMETERS = [
@@ -413,7 +276,17 @@ class ExamSignalView(APIView):
                 return Response({"detail": SIGNAL_MISSING}, status=404)
             if window.rows != tuple(range(stored.shape[0])):
                 stored = stored[list(window.rows)]
-            body = build_signal(exam, window, stored)
+            body = encode_signal(
+                stored,
+                exam=exam.pk,
+                sampling_rate=exam.sampling_rate,
+                n_samples=exam.n_samples,
+                gain_uv=exam.signal_gain,
+                x0=window.x0,
+                width=window.width,
+                lead_names=[exam.lead_names[row] for row in window.rows],
+                fmt=window.fmt,
+            )
             content_type = (
                 "application/json"
                 if window.fmt == "json"

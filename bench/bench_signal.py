@@ -12,7 +12,7 @@ In one run, against a throwaway SQLite database and media folder:
    - MIT-BIH 100 zoomed to 10 s (600-610 s) at width 1500 (raw);
    each row gives the median time per request with and without gzip, the
    bytes sent (identity and gzip) and the median time of the body alone
-   (read + convert + encode, no HTTP);
+   (``annotator.display``: window arithmetic, read, convert, encode; no HTTP);
 2. the decimation alone on the same windows, on a 12-lead 10 min 1000 Hz
    record and on a 24 h 500 Hz lead, with pacemaker-like spikes added:
    ``m4_indices`` with the numpy engine and the tsdownsample engine (x array
@@ -110,34 +110,32 @@ def make_exams() -> dict[str, Any]:
 
 def endpoint_rows(exams: dict[str, Any], reps: int) -> list[dict[str, Any]]:
     from django.contrib.auth.models import Group, User
-    from django.http import QueryDict
     from django.test import Client
 
+    from annotator import display
     from annotator.storage import load_signal
-    from api import signal
 
     manager = User.objects.create_user("bench-manager")
     manager.groups.add(Group.objects.get_or_create(name="manager")[0])
     client = Client()
     client.force_login(manager)
 
+    # (label, exam, width, start s, end s or None for the record's end, force raw)
     cases = [
-        ("pydicom 12-lead 1 kHz 10 s", exams["dicom"], "width=1200", False),
-        ("synthetic 12-lead 500 Hz 10 s", exams["synthetic"], "width=1200", False),
-        ("MIT-BIH 100 30 min, M4", exams["mitdb"], "width=1500", False),
-        ("MIT-BIH 100 30 min, undecimated", exams["mitdb"], "width=1500", True),
-        (
-            "MIT-BIH 100 10 s zoom",
-            exams["mitdb"],
-            "width=1500&start=600&end=610",
-            False,
-        ),
+        ("pydicom 12-lead 1 kHz 10 s", exams["dicom"], 1200, 0.0, None, False),
+        ("synthetic 12-lead 500 Hz 10 s", exams["synthetic"], 1200, 0.0, None, False),
+        ("MIT-BIH 100 30 min, M4", exams["mitdb"], 1500, 0.0, None, False),
+        ("MIT-BIH 100 30 min, undecimated", exams["mitdb"], 1500, 0.0, None, True),
+        ("MIT-BIH 100 10 s zoom", exams["mitdb"], 1500, 600.0, 610.0, False),
     ]
     rows = []
-    threshold = signal.M4_SAMPLES_PER_COLUMN
-    for label, exam, query, force_raw in cases:
+    threshold = display.M4_SAMPLES_PER_COLUMN
+    for label, exam, width, start, end, force_raw in cases:
         # Forcing raw: no window has 10^9 samples per pixel column.
-        signal.M4_SAMPLES_PER_COLUMN = 10**9 if force_raw else threshold
+        display.M4_SAMPLES_PER_COLUMN = 10**9 if force_raw else threshold
+        query = f"width={width}"
+        if end is not None:
+            query += f"&start={start:g}&end={end:g}"
         path = f"/api/exams/{exam.pk}/signal/?{query}"
 
         def plain(path: str = path) -> Any:
@@ -146,13 +144,31 @@ def endpoint_rows(exams: dict[str, Any], reps: int) -> list[dict[str, Any]]:
         def zipped(path: str = path) -> Any:
             return client.get(path, HTTP_ACCEPT_ENCODING="gzip")
 
-        def body(exam: Any = exam, query: str = query) -> bytes:
-            window = signal.parse_window(QueryDict(query), exam)
-            stored = load_signal(exam.signal_key, start=window.x0, stop=window.stop)
-            return signal.build_signal(exam, window, stored)
+        def body(
+            exam: Any = exam, width: int = width, start: float = start, end: Any = end
+        ) -> bytes:
+            duration = exam.n_samples / exam.sampling_rate
+            x0, stop = display.sample_window(
+                start,
+                duration if end is None else end,
+                fs=exam.sampling_rate,
+                n_samples=exam.n_samples,
+            )
+            stored = load_signal(exam.signal_key, start=x0, stop=stop)
+            return display.encode_signal(
+                stored,
+                exam=exam.pk,
+                sampling_rate=exam.sampling_rate,
+                n_samples=exam.n_samples,
+                gain_uv=exam.signal_gain,
+                x0=x0,
+                width=width,
+                lead_names=exam.lead_names,
+            )
 
         response = plain()
         assert response.status_code == 200, response.content
+        assert body() == response.content, "the endpoint sends display's bytes"
         compressed = zipped()
         assert compressed["Content-Encoding"] == "gzip"
         assert gzip.decompress(compressed.content) == response.content
@@ -170,7 +186,7 @@ def endpoint_rows(exams: dict[str, Any], reps: int) -> list[dict[str, Any]]:
                 "ms_body": median_ms(body, reps),
             }
         )
-    signal.M4_SAMPLES_PER_COLUMN = threshold
+    display.M4_SAMPLES_PER_COLUMN = threshold
     return rows
 
 

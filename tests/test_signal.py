@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from tsdownsample import M4Downsampler
 
-from annotator import services
+from annotator import display, services
 from annotator.ingest.importer import import_exams
 from annotator.models import Exam
 from annotator.storage import load_signal, save_signal, signal_key
@@ -464,6 +464,38 @@ def test_json_format_carries_the_same_numbers_as_binary(manager, cast, params):
             assert b["x"] is None
         else:
             np.testing.assert_array_equal(a["x"], b["x"])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"width": 1200}, {"width": 300, "start": 2, "end": 8, "leads": "V5,II"}],
+)
+@pytest.mark.parametrize("fmt", ["binary", "json"])
+def test_the_endpoint_sends_the_display_encoding_byte_for_byte(
+    manager, dicom_exam, params, fmt
+):
+    response = manager.get(url(dicom_exam, format=fmt, **params))
+    assert response.status_code == 200
+    exam, names = dicom_exam, params.get("leads", ",".join(dicom_exam.lead_names))
+    x0, stop = display.sample_window(
+        params.get("start", 0.0),
+        params.get("end", exam.n_samples / exam.sampling_rate),
+        fs=exam.sampling_rate,
+        n_samples=exam.n_samples,
+    )
+    rows = [exam.lead_names.index(name) for name in names.split(",")]
+    stored = load_signal(exam.signal_key, start=x0, stop=stop)[rows]
+    assert response.content == display.encode_signal(
+        stored,
+        exam=exam.pk,
+        sampling_rate=exam.sampling_rate,
+        n_samples=exam.n_samples,
+        gain_uv=exam.signal_gain,
+        x0=x0,
+        width=params["width"],
+        lead_names=names.split(","),
+        fmt=fmt,
+    )
 
 
 # --- Bad parameters --------------------------------------------------------------
