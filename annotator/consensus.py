@@ -1,4 +1,4 @@
-"""Consensus labels per exam, the adjudication worklist, and Dawid-Skene estimates.
+"""Consensus labels per exam and the classes its readers disagree on.
 
 Pure numpy and the standard library (no Django). Readings are the tensor of
 agreement.py: ``(exams, readers, classes)`` int8, 1 yes / 0 no / -1 not read (a
@@ -16,14 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
-    "DawidSkeneResult",
     "Method",
     "Settlement",
     "consensus_labels",
-    "dawid_skene",
-    "dawid_skene_multilabel",
     "disagreeing_classes",
-    "needs_adjudication",
     "settle_reads",
 ]
 
@@ -136,28 +132,6 @@ def disagreeing_classes(
     return disagree
 
 
-def needs_adjudication(
-    readings: NDArray[np.int8],
-    *,
-    adjudicated: NDArray[np.int8] | None = None,
-    majority: bool = False,
-    classes: Sequence[int] | None = None,
-) -> NDArray[np.bool_]:
-    """Exams for the adjudication queue, (E,) bool.
-
-    An exam is queued when it is not adjudicated, two or more readers read it, and
-    a class of the policy (``classes``; None = any) is left unresolved by
-    :func:`consensus_labels` with the same ``majority`` setting.
-    """
-    labels, method = consensus_labels(
-        readings, adjudicated=adjudicated, majority=majority
-    )
-    open_classes = labels == -1
-    if classes is not None:
-        open_classes = open_classes[:, list(classes)]
-    return (method == Method.UNRESOLVED) & open_classes.any(axis=1)
-
-
 @dataclass(frozen=True)
 class Settlement:
     """One exam's outcome: a method name, its labels (None while unresolved) and
@@ -211,166 +185,3 @@ def settle_reads(
             name = "majority" if majority and len(reads) >= 3 else "policy"
             return Settlement(name, names(settled), [])
     return Settlement("needs_adjudication", None, disputed)
-
-
-# --- Dawid-Skene ----------------------------------------------------------------------
-
-_EPS = 1e-9  # probabilities are clipped to [eps, 1-eps] inside the E-step logs
-
-
-@dataclass(frozen=True)
-class DawidSkeneResult:
-    """Binary Dawid-Skene estimates for one class.
-
-    posterior: (E,) P(class present | readings); exams nobody read get the prevalence.
-    prevalence: estimated P(class present) over exams read at least once.
-    sensitivity, specificity: (J,) per reader; NaN where undefined (a reader with no
-        exams, no estimated positive exams for sensitivity, no negative ones for
-        specificity).
-    n_iter: EM iterations run; converged: the largest parameter change fell below
-        ``tol`` within ``max_iter``.
-    """
-
-    posterior: NDArray[np.float64]
-    prevalence: float
-    sensitivity: NDArray[np.float64]
-    specificity: NDArray[np.float64]
-    n_iter: int
-    converged: bool
-
-
-def _m_step(
-    post: NDArray, yes: NDArray, read: NDArray
-) -> tuple[NDArray, NDArray, NDArray]:
-    """Prevalence (K,), sensitivity and specificity (J, K) from posteriors (E, K)."""
-    prevalence = post.mean(axis=0)
-    neg = 1.0 - post
-    pos_mass, neg_mass = read.T @ post, read.T @ neg
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sens = np.einsum("ek,ejk->jk", post, yes) / pos_mass
-        spec = (neg_mass - np.einsum("ek,ejk->jk", neg, yes)) / neg_mass
-    return prevalence, sens, spec
-
-
-def _e_step(
-    params: tuple[NDArray, NDArray, NDArray], yes: NDArray, read: NDArray
-) -> NDArray:
-    """Posterior (E, K): prior log-odds plus each read's log-likelihood ratio."""
-    prevalence, sens, spec = (
-        np.clip(np.nan_to_num(p, nan=0.5), _EPS, 1 - _EPS) for p in params
-    )
-    yes_lr = np.log(sens) - np.log1p(-spec)  # log P(yes|+)/P(yes|-)
-    no_lr = np.log1p(-sens) - np.log(spec)  # log P(no|+)/P(no|-)
-    logit = np.log(prevalence) - np.log1p(-prevalence) + read @ no_lr
-    logit += np.einsum("ejk,jk->ek", yes, yes_lr - no_lr)
-    return 0.5 * (1.0 + np.tanh(0.5 * logit))
-
-
-def _dawid_skene_batch(
-    yes: NDArray[np.float64], read: NDArray[np.float64], max_iter: int, tol: float
-) -> list[DawidSkeneResult]:
-    """EM for several classes at once; each class stops when it converges."""
-    n_exams, _, n_classes = yes.shape
-    n = read.sum(axis=1)
-    seen = n > 0
-    yes, read = yes[seen], read[seen]
-    s = yes.sum(axis=1)
-    post = s / n[seen][:, None]  # soft majority vote
-    total = s.sum(axis=0)
-    degenerate = (total == 0) | (total == read.sum())  # all no, or all yes
-    params = _m_step(post, yes, read)
-    active = ~degenerate
-    n_iter = np.zeros(n_classes, dtype=int)
-    converged = degenerate.copy()
-    for _ in range(max_iter):
-        if not active.any():
-            break
-        post_new = _e_step(params, yes, read)
-        new = _m_step(post_new, yes, read)
-        change = np.zeros(n_classes)
-        for old_p, new_p in zip(params, new, strict=True):
-            diff = np.abs(np.nan_to_num(new_p, nan=0.0) - np.nan_to_num(old_p, nan=0.0))
-            change = np.maximum(change, diff.reshape(-1, n_classes).max(axis=0))
-        params = tuple(
-            np.where(active, new_p, old_p)
-            for old_p, new_p in zip(params, new, strict=True)
-        )
-        n_iter += active
-        done = active & (change < tol)
-        converged |= done
-        active &= ~done
-    post = np.where(degenerate, post, _e_step(params, yes, read))
-    prevalence, sens, spec = params
-    results = []
-    for k in range(n_classes):
-        full = np.full(n_exams, prevalence[k])
-        full[seen] = post[:, k]
-        results.append(
-            DawidSkeneResult(
-                posterior=full,
-                prevalence=float(prevalence[k]),
-                sensitivity=sens[:, k].copy(),
-                specificity=spec[:, k].copy(),
-                n_iter=int(n_iter[k]),
-                converged=bool(converged[k]),
-            )
-        )
-    return results
-
-
-def dawid_skene(
-    readings_for_one_class: NDArray[np.int8],
-    *,
-    max_iter: int = 100,
-    tol: float = 1e-6,
-) -> DawidSkeneResult:
-    """Binary Dawid-Skene (1979, Appl Stat 28:20) EM for one class.
-
-    readings_for_one_class: (E, J) int8, 1 yes / 0 no / -1 not read.
-
-    Model: exam e is positive with probability pi; reader j says yes with
-    probability sens_j if positive and 1 - spec_j if negative, independently given
-    the truth. EM starts from the soft majority vote (posterior = share of yes among
-    the exam's readers) and alternates
-
-    * M-step: ``pi = mean_e T_e``, ``sens_j = sum T_e y_ej / sum T_e`` and
-      ``spec_j = sum (1-T_e)(1-y_ej) / sum (1-T_e)`` over the exams j read;
-    * E-step: ``logit T_e = logit pi + sum_j [y log(sens/(1-spec)) +
-      (1-y) log((1-sens)/spec)]`` over the readers of e (probabilities clipped to
-      [1e-9, 1-1e-9] inside the logs),
-
-    until no parameter moves by ``tol`` or more. With fewer than three readers per
-    exam the model is not identifiable; the estimates then only restate the data.
-    A class with no yes (no no) at all returns posterior 0 (1), prevalence 0 (1),
-    sensitivity NaN (1) and specificity 1 (NaN) without iterating.
-    """
-    readings = np.asarray(readings_for_one_class)
-    if readings.ndim != 2:
-        raise ValueError("readings_for_one_class must have shape (exams, readers)")
-    return dawid_skene_multilabel(readings[:, :, None], max_iter=max_iter, tol=tol)[0]
-
-
-def dawid_skene_multilabel(
-    readings: NDArray[np.int8],
-    *,
-    max_iter: int = 100,
-    tol: float = 1e-6,
-    batch_classes: int | None = None,
-) -> list[DawidSkeneResult]:
-    """Dawid-Skene per class (binary relevance), one result per class.
-
-    readings: (E, J, K) int8. Each class is an independent binary model (see
-    :func:`dawid_skene`); classes are run together, vectorised, in batches of
-    ``batch_classes`` (default: as many as keep the float arrays near 100 MB).
-    """
-    readings = np.asarray(readings)
-    _read_and_counts(readings)  # validates
-    n_exams, n_readers, n_classes = readings.shape
-    read = (readings[:, :, 0] >= 0).astype(np.float64)
-    if batch_classes is None:
-        batch_classes = max(1, int(12_500_000 // max(n_exams * n_readers, 1)))
-    results: list[DawidSkeneResult] = []
-    for start in range(0, n_classes, batch_classes):
-        yes = (readings[:, :, start : start + batch_classes] == 1).astype(np.float64)
-        results += _dawid_skene_batch(yes, read, max_iter, tol)
-    return results
