@@ -114,7 +114,11 @@ def seed_reads(campaign: Campaign, readers: list[User], labels_for) -> None:
         for reader in readers
     )
     decisions = Decision.objects.bulk_create(
-        Decision(assignment=a, labels=labels_for(i // len(readers), i % len(readers)))
+        Decision(
+            assignment=a,
+            reader=a.reader,
+            labels=labels_for(i // len(readers), i % len(readers)),
+        )
         for i, a in enumerate(assignments)
     )
     LabelRevision.objects.bulk_create(
@@ -133,7 +137,9 @@ def seed_reads(campaign: Campaign, readers: list[User], labels_for) -> None:
     CampaignExam.objects.filter(campaign=campaign).update(
         n_assigned=len(readers), n_submitted=len(readers), is_open=False
     )
+    tally = services.Tally()
     for link in CampaignExam.objects.filter(campaign=campaign).select_related(
         "campaign"
     ):
-        services.settle_exam(link)
+        services.settle_exam(link, tally)
+    services.recount_progress(campaign)

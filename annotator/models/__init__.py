@@ -3,7 +3,12 @@
 One module per concept; every public name is importable from here.
 """
 
-from annotator.models.campaigns import Campaign, CampaignExam
+from annotator.models.campaigns import (
+    Campaign,
+    CampaignExam,
+    CampaignReader,
+    state_counter,
+)
 from annotator.models.exams import AGE_CAP, Exam, PatientLink
 from annotator.models.jobs import Job
 from annotator.models.reads import Adjudication, Assignment, Decision, LabelRevision
@@ -16,6 +21,7 @@ __all__ = [
     "Assignment",
     "Campaign",
     "CampaignExam",
+    "CampaignReader",
     "Decision",
     "DiagnosticClass",
     "Exam",
@@ -24,4 +30,5 @@ __all__ = [
     "PatientLink",
     "Role",
     "TaxonomyVersion",
+    "state_counter",
 ]

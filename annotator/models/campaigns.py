@@ -1,13 +1,21 @@
-"""Campaigns and the place of each exam in one."""
+"""Campaigns, their readers, and the place of each exam in one.
+
+Who may do what in a campaign (read, adjudicate, see the machine's statements)
+and how far it has come are answered here, once, for the API, the pages, the
+jobs and the commands. Progress is kept in counters that the services move in
+the same transactions that claim, submit and settle, so no page counts rows.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from annotator.models.exams import Exam
 from annotator.models.taxonomy import TaxonomyVersion
@@ -21,9 +29,7 @@ class CampaignQuerySet(models.QuerySet):
             return self
         return self.filter(
             models.Exists(
-                Campaign.readers.through.objects.filter(
-                    campaign=models.OuterRef("pk"), user=user
-                )
+                CampaignReader.objects.filter(campaign=models.OuterRef("pk"), user=user)
             )
             | models.Exists(
                 Campaign.adjudicators.through.objects.filter(
@@ -31,6 +37,36 @@ class CampaignQuerySet(models.QuerySet):
                 )
             )
         )
+
+    def read_by(self, user: Any) -> CampaignQuerySet:
+        return self.filter(
+            models.Exists(
+                CampaignReader.objects.filter(campaign=models.OuterRef("pk"), user=user)
+            )
+        )
+
+    def with_progress(self, user: Any) -> CampaignQuerySet:
+        """Annotate the caller's own counters (``my_reads_submitted``,
+        ``my_claims_open``) and roles (``caller_reads``, ``caller_adjudicates``):
+        one row per campaign, whatever its size."""
+        mine = CampaignReader.objects.filter(campaign=models.OuterRef("pk"), user=user)
+        return self.annotate(
+            my_reads_submitted=models.Subquery(mine.values("n_submitted")[:1]),
+            my_claims_open=models.Subquery(mine.values("n_claimed")[:1]),
+            caller_reads=models.Exists(mine),
+            caller_adjudicates=models.Exists(
+                Campaign.adjudicators.through.objects.filter(
+                    campaign=models.OuterRef("pk"), user=user
+                )
+            ),
+        )
+
+    def shows_machine_statements_to(self, user: Any) -> bool:
+        """Outside a campaign (the exam list): unless the user reads in a
+        campaign that blinds its readers to the machine's statements."""
+        if is_manager(user):
+            return True
+        return not self.read_by(user).filter(show_machine_statements=False).exists()
 
 
 class Campaign(models.Model):
@@ -49,7 +85,10 @@ class Campaign(models.Model):
         Exam, through="CampaignExam", related_name="campaigns"
     )
     readers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="reader_campaigns", blank=True
+        settings.AUTH_USER_MODEL,
+        through="CampaignReader",
+        related_name="reader_campaigns",
+        blank=True,
     )
     adjudicators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="adjudicator_campaigns", blank=True
@@ -57,9 +96,6 @@ class Campaign(models.Model):
     readers_per_exam = models.PositiveSmallIntegerField(default=2)
     show_machine_statements = models.BooleanField(
         default=False, help_text="Readers see the machine's automatic statements."
-    )
-    show_other_readers = models.BooleanField(
-        default=False, help_text="Readers see other readers' labels (unblinded)."
     )
     adjudication_policy = models.CharField(
         max_length=16,
@@ -84,6 +120,18 @@ class Campaign(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Progress counters, moved by the services in the transactions that add
+    # exams, claim, submit, release and settle (never counted per request).
+    n_exams = models.PositiveIntegerField(default=0)
+    n_reads_submitted = models.PositiveIntegerField(default=0)
+    n_claims_open = models.PositiveIntegerField(default=0)
+    n_pending = models.PositiveIntegerField(default=0)
+    n_single = models.PositiveIntegerField(default=0)
+    n_unanimous = models.PositiveIntegerField(default=0)
+    n_majority = models.PositiveIntegerField(default=0)
+    n_policy = models.PositiveIntegerField(default=0)
+    n_needs_adjudication = models.PositiveIntegerField(default=0)
+    n_adjudicated = models.PositiveIntegerField(default=0)
 
     objects = CampaignQuerySet.as_manager()
 
@@ -100,6 +148,122 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Rules of the campaign's own fields (the services check the rest)."""
+        errors: dict[str, str] = {}
+        codes = self.adjudication_codes or []
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            errors["adjudication_codes"] = _("A list of class codes.")
+        elif self.adjudication_policy == self.AdjudicationPolicy.CLASSES and not codes:
+            errors["adjudication_codes"] = _(
+                "Policy 'classes' needs classes to adjudicate."
+            )
+        if not errors.get("adjudication_codes") and codes and self.taxonomy_id:
+            unknown = sorted(set(codes) - set(self.taxonomy.codes()))
+            if unknown:
+                errors["adjudication_codes"] = _(
+                    "Unknown class codes for adjudication: %(codes)s."
+                ) % {"codes": ", ".join(unknown)}
+        if errors:
+            raise ValidationError(errors)
+
+    def is_read_by(self, user: Any) -> bool:
+        return CampaignReader.objects.filter(campaign=self, user=user).exists()
+
+    def is_adjudicated_by(self, user: Any) -> bool:
+        """Managers adjudicate every campaign; others the ones they are named in."""
+        return is_manager(user) or self.adjudicators.filter(pk=user.pk).exists()
+
+    def shows_machine_statements_to(self, user: Any) -> bool:
+        """Readers are blinded to the machine's statements unless the campaign
+        allows them; adjudicators and managers see them."""
+        return self.show_machine_statements or self.is_adjudicated_by(user)
+
+    def state_counts(self) -> dict[str, int]:
+        """Consensus state → number of exams, from the counters."""
+        return {
+            state: getattr(self, state_counter(state))
+            for state in CampaignExam.ConsensusState.values
+        }
+
+    def progress_for(self, user: Any) -> dict[str, int]:
+        """What the caller may know of the campaign's progress.
+
+        Everyone sees the exam and read counts and their own; the consensus
+        states only those who adjudicate (they reveal where readers disagree).
+        ``with_progress(user)`` annotations are used when present.
+        """
+        if hasattr(self, "my_reads_submitted"):
+            mine = (self.my_reads_submitted or 0, self.my_claims_open or 0)
+            adjudicates = is_manager(user) or self.caller_adjudicates
+        else:
+            row = (
+                CampaignReader.objects.filter(campaign=self, user=user)
+                .values_list("n_submitted", "n_claimed")
+                .first()
+            )
+            mine = row or (0, 0)
+            adjudicates = self.is_adjudicated_by(user)
+        progress = {
+            "exams": self.n_exams,
+            "reads_submitted": self.n_reads_submitted,
+            "claims_open": self.n_claims_open,
+            "my_reads_submitted": mine[0],
+            "my_claims_open": mine[1],
+        }
+        if adjudicates:
+            progress.update(self.state_counts())
+        return progress
+
+
+def state_counter(state: str) -> str:
+    """The Campaign counter field of a consensus state."""
+    return f"n_{state}"
+
+
+class CampaignReader(models.Model):
+    """A reader's place in a campaign: membership, their counters and cursor.
+
+    Its row is also the lock that serialises one reader's claims (several
+    tabs), and no foreign key points at it, so the lock never meets the
+    foreign-key checks of concurrent submissions.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    n_claimed = models.PositiveIntegerField(default=0)
+    n_submitted = models.PositiveIntegerField(default=0)
+    # The highest exam id the reader holds any assignment of: exams above it
+    # need no look for an old claim of theirs.
+    cursor = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "annotator_campaign_readers"
+        unique_together = [("campaign", "user")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.user_id}"
+
+
+class CampaignExamQuerySet(models.QuerySet):
+    def adjudication_queue(self, *, include_adjudicated: bool = False) -> Any:
+        """Exams whose reads disagree (and, if asked, those already settled by
+        an adjudicator), in exam order on an index that gives that order."""
+        state = CampaignExam.ConsensusState
+        if include_adjudicated:
+            return self.filter(
+                consensus_state__in=[state.NEEDS_ADJUDICATION, state.ADJUDICATED]
+            ).order_by("exam_id")
+        return self.filter(consensus_state=state.NEEDS_ADJUDICATION).order_by("exam_id")
+
+    def resolved(self) -> Any:
+        """Exams with consensus labels (single, unanimous, majority, policy or
+        adjudicated)."""
+        return self.filter(consensus_state__in=CampaignExam.RESOLVED)
+
+    def unresolved(self) -> Any:
+        return self.exclude(consensus_state__in=CampaignExam.RESOLVED)
 
 
 class CampaignExam(models.Model):
@@ -135,6 +299,18 @@ class CampaignExam(models.Model):
     consensus_labels = models.JSONField(null=True, blank=True)
     disagreeing_classes = models.JSONField(default=list, blank=True)
 
+    objects = CampaignExamQuerySet.as_manager()
+
+    RESOLVED = frozenset(
+        {
+            ConsensusState.SINGLE,
+            ConsensusState.UNANIMOUS,
+            ConsensusState.MAJORITY,
+            ConsensusState.POLICY,
+            ConsensusState.ADJUDICATED,
+        }
+    )
+
     class Meta:
         ordering = ["id"]
         constraints = [
@@ -147,7 +323,16 @@ class CampaignExam(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["campaign", "consensus_state"]),
+            # The adjudication queue pages by exam within a state.
+            models.Index(
+                fields=["campaign", "consensus_state", "exam"],
+                name="campaign_exam_state_order",
+            ),
+            models.Index(
+                fields=["campaign", "exam"],
+                condition=Q(consensus_state__in=["needs_adjudication", "adjudicated"]),
+                name="campaign_exam_adjudication",
+            ),
             models.Index(
                 fields=["campaign", "exam"],
                 condition=Q(is_open=True),

@@ -64,6 +64,14 @@ class Decision(models.Model):
     assignment = models.OneToOneField(
         Assignment, on_delete=models.PROTECT, related_name="decision"
     )
+    # The assignment's reader, copied so a reader's reads page on one index
+    # (reader, id) instead of joining every assignment.
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="decisions",
+        db_index=False,
+    )
     labels = models.JSONField(default=list, help_text="Class codes, taxonomy order.")
     quality = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True)
@@ -79,9 +87,15 @@ class Decision(models.Model):
                 condition=Q(version__gte=1), name="decision_version_positive"
             )
         ]
+        indexes = [models.Index(fields=["reader", "id"], name="decision_reader_order")]
 
     def __str__(self) -> str:
         return f"decision {self.pk} v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.reader_id is None and self.assignment_id is not None:
+            self.reader_id = self.assignment.reader_id
+        super().save(*args, **kwargs)
 
 
 class Adjudication(models.Model):
@@ -112,6 +126,56 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"adjudication {self.campaign_id}:{self.exam_id}"
+
+
+class LabelRevisionQuerySet(models.QuerySet):
+    def record(
+        self,
+        *,
+        of: Decision | Adjudication,
+        actor: Any,
+        version: int,
+        old_labels: list[str] | None,
+        new_labels: list[str],
+        old_quality: list[str] | None = None,
+        new_quality: list[str] | None = None,
+        note: str = "",
+        source: str = "api",
+        created_at: Any = None,
+    ) -> LabelRevision:
+        """Append one entry to the history: the only way a revision is written.
+
+        ``of`` is the decision or adjudication that changed; its campaign and
+        exam are taken from it (a decision's through its assignment, which the
+        caller has loaded).
+        """
+        if isinstance(of, Decision):
+            assignment = of.assignment
+            target = {
+                "kind": LabelRevision.Kind.DECISION,
+                "decision": of,
+                "campaign_id": assignment.campaign_id,
+                "exam_id": assignment.exam_id,
+            }
+        else:
+            target = {
+                "kind": LabelRevision.Kind.ADJUDICATION,
+                "adjudication": of,
+                "campaign_id": of.campaign_id,
+                "exam_id": of.exam_id,
+            }
+        return self.create(
+            **target,
+            actor=actor,
+            version=version,
+            old_labels=old_labels,
+            new_labels=new_labels,
+            old_quality=old_quality,
+            new_quality=new_quality if new_quality is not None else [],
+            note=note,
+            source=source,
+            created_at=created_at or timezone.now(),
+        )
 
 
 class LabelRevision(models.Model):
@@ -158,6 +222,8 @@ class LabelRevision(models.Model):
         max_length=16, default="api", help_text="api, web, import…"
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = LabelRevisionQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

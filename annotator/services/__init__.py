@@ -9,7 +9,15 @@ every public name is importable from here.
 """
 
 from annotator.services.adjudication import adjudicate, settle_exam
-from annotator.services.campaigns import add_exams, create_campaign
+from annotator.services.campaigns import (
+    CampaignRefused,
+    add_exams,
+    add_readers,
+    change_campaign,
+    check_campaign,
+    create_campaign,
+    remove_readers,
+)
 from annotator.services.claims import claim_next, expire_leases
 from annotator.services.decisions import (
     edit_decision,
@@ -23,16 +31,23 @@ from annotator.services.errors import (
     PreconditionFailed,
     WorkflowError,
 )
+from annotator.services.jobs import start_agreement_job, start_export_job, start_job
 from annotator.services.labels import clean_labels, clean_quality
+from annotator.services.progress import Tally, recount_progress
 
 __all__ = [
+    "CampaignRefused",
     "Conflict",
     "InvalidLabels",
     "NotFound",
     "PreconditionFailed",
+    "Tally",
     "WorkflowError",
     "add_exams",
+    "add_readers",
     "adjudicate",
+    "change_campaign",
+    "check_campaign",
     "claim_next",
     "clean_labels",
     "clean_quality",
@@ -40,6 +55,11 @@ __all__ = [
     "edit_decision",
     "expire_leases",
     "record_reading",
+    "recount_progress",
+    "remove_readers",
     "settle_exam",
+    "start_agreement_job",
+    "start_export_job",
+    "start_job",
     "submit_decision",
 ]

@@ -19,16 +19,15 @@ from annotator.models import (
     Exam,
     LabelRevision,
 )
-from annotator.roles import has_role
-from annotator.services.errors import (
-    Conflict,
-    NotFound,
-)
+from annotator.services.errors import Conflict, NotFound
 from annotator.services.labels import clean_labels
+from annotator.services.locks import for_update
+from annotator.services.progress import Tally
 
 
 def settle_exam(
     link: CampaignExam,
+    tally: Tally,
     *,
     also_save: Sequence[str] = (),
     n_reads: int | None = None,
@@ -41,7 +40,8 @@ def settle_exam(
     caller changed on ``link``, written in the same UPDATE. ``n_reads`` is the
     number of submitted reads when the caller knows it exactly (it holds the
     link's lock and keeps its counter): below the overlap the reads are not
-    loaded, since the exam is pending whatever they say.
+    loaded, since the exam is pending whatever they say. A change of state is
+    added to ``tally``, which the caller writes to the campaign's counters.
     """
     fields = ["consensus_state", "consensus_labels", "disagreeing_classes"]
     if link.consensus_state == CampaignExam.ConsensusState.ADJUDICATED:
@@ -84,6 +84,7 @@ def settle_exam(
     ]
     if also_save or changed:
         link.save(update_fields=[*also_save, *changed])
+    tally.move(before[0], link.consensus_state)
 
 
 @transaction.atomic
@@ -97,16 +98,9 @@ def adjudicate(
     source: str = "api",
 ) -> Adjudication:
     """Record the final labels of a disagreeing exam (again to revise them)."""
-    if not (
-        campaign.adjudicators.filter(pk=adjudicator.pk).exists()
-        or has_role(adjudicator, "manager")
-    ):
+    if not campaign.is_adjudicated_by(adjudicator):
         raise NotFound("No such campaign among the ones you adjudicate.")
-    link = (
-        CampaignExam.objects.select_for_update()
-        .filter(campaign=campaign, exam=exam)
-        .first()
-    )
+    link = for_update(CampaignExam.objects.filter(campaign=campaign, exam=exam)).first()
     if link is None:
         raise NotFound("No such exam in this campaign.")
     state = CampaignExam.ConsensusState
@@ -117,11 +111,9 @@ def adjudicate(
         )
     clean = clean_labels(campaign, labels)
     now = timezone.now()
-    existing = (
-        Adjudication.objects.select_for_update()
-        .filter(campaign=campaign, exam=exam)
-        .first()
-    )
+    existing = for_update(
+        Adjudication.objects.filter(campaign=campaign, exam=exam)
+    ).first()
     if existing is None:
         adjudication = Adjudication.objects.create(
             campaign=campaign,
@@ -143,11 +135,8 @@ def adjudicate(
             updated_at=now,
         )
         adjudication = Adjudication.objects.get(pk=existing.pk)
-    LabelRevision.objects.create(
-        kind=LabelRevision.Kind.ADJUDICATION,
-        adjudication=adjudication,
-        campaign=campaign,
-        exam=exam,
+    LabelRevision.objects.record(
+        of=adjudication,
         actor=adjudicator,
         version=adjudication.version,
         old_labels=old_labels,
@@ -156,7 +145,10 @@ def adjudicate(
         source=source,
         created_at=now,
     )
+    tally = Tally()
+    tally.move(link.consensus_state, state.ADJUDICATED)
     link.consensus_state = state.ADJUDICATED
     link.consensus_labels = clean
     link.save(update_fields=["consensus_state", "consensus_labels"])
+    tally.flush(campaign.pk)
     return adjudication

@@ -1,37 +1,131 @@
-"""Creating and changing campaigns: their exams, readers and options."""
+"""Creating and changing campaigns: their exams, readers, adjudicators and options.
+
+Every entry point (the API, the admin, ``create_campaign``, ``import_readings``,
+the demo) parses its input and calls these. Field rules live in
+``Campaign.clean()``; the rules that look at other rows live here, in
+``check_campaign``, which the admin's form also calls to show a refusal next to
+its field before anything is written.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 
-from annotator.models import (
-    Campaign,
-    CampaignExam,
-    Exam,
-    TaxonomyVersion,
-)
-from annotator.services.errors import (
-    InvalidLabels,
-    WorkflowError,
-)
+from annotator.models import Assignment, Campaign, CampaignExam, CampaignReader, Exam
+from annotator.services.claims import release_claims
+from annotator.services.errors import WorkflowError
+from annotator.services.locks import for_update
+from annotator.services.progress import Tally
 
 CREATE_BATCH = 5000
+# Options a campaign takes at creation and may change later (with the checks
+# of ``check_campaign``).
+OPTIONS = (
+    "description",
+    "taxonomy",
+    "readers_per_exam",
+    "show_machine_statements",
+    "adjudication_policy",
+    "adjudication_codes",
+    "majority_vote",
+    "lease_minutes",
+)
+
+
+class CampaignRefused(WorkflowError):
+    """A campaign change the rules refuse; ``field`` names what to correct."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _ids(users: Iterable[Any]) -> set[Any]:
+    return {u.pk for u in users}
+
+
+def check_campaign(
+    campaign: Campaign,
+    *,
+    readers: Sequence[Any],
+    adjudicators: Sequence[Any],
+) -> None:
+    """Refuse a campaign (new or changed, not yet saved) that breaks a rule.
+
+    ``campaign`` carries the proposed field values; for an existing campaign
+    the stored row says what already happened (claims, reads, taxonomy).
+    Raises ``CampaignRefused`` naming the field.
+    """
+    try:
+        campaign.clean_fields(exclude=["taxonomy", "created_by"])
+        campaign.clean()
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise CampaignRefused(" ".join(messages), field=field) from None
+    if campaign.readers_per_exam < 1:
+        raise CampaignRefused(
+            "readers_per_exam must be at least 1.", field="readers_per_exam"
+        )
+    if len(readers) < campaign.readers_per_exam:
+        raise CampaignRefused(
+            f"{campaign.readers_per_exam} readers per exam needs at least that many "
+            f"readers in the pool; {len(readers)} given.",
+            field="readers",
+        )
+    if _ids(readers) & _ids(adjudicators):
+        raise CampaignRefused(
+            "An adjudicator cannot also read in the same campaign (they would "
+            "read while seeing everyone's labels).",
+            field="adjudicators",
+        )
+    if campaign.pk is None:
+        return
+    stored = Campaign.objects.get(pk=campaign.pk)
+    started = Assignment.objects.filter(campaign=stored)
+    if campaign.taxonomy_id != stored.taxonomy_id and started.exists():
+        raise CampaignRefused(
+            "The taxonomy cannot change once exams have been claimed or read: "
+            "the reads refer to its classes. Create a new campaign instead.",
+            field="taxonomy",
+        )
+    if campaign.readers_per_exam != stored.readers_per_exam:
+        if stored.n_reads_submitted:
+            raise CampaignRefused(
+                f"Readers per exam cannot change after reads were submitted "
+                f"({stored.n_reads_submitted} so far): settled exams would change "
+                "meaning. Create a new campaign instead.",
+                field="readers_per_exam",
+            )
+        held = (
+            CampaignExam.objects.filter(campaign=stored).aggregate(
+                most=Max("n_assigned")
+            )["most"]
+            or 0
+        )
+        if campaign.readers_per_exam < held:
+            raise CampaignRefused(
+                f"Readers per exam cannot go below {held}: an exam is already "
+                f"claimed by {held} readers.",
+                field="readers_per_exam",
+            )
 
 
 @transaction.atomic
 def create_campaign(
     *,
     name: str,
-    taxonomy: TaxonomyVersion,
+    taxonomy: Any,
     exams: Iterable[Exam] | Any,
-    readers: Sequence[AbstractBaseUser],
-    adjudicators: Sequence[AbstractBaseUser] = (),
+    readers: Sequence[Any],
+    adjudicators: Sequence[Any] = (),
     readers_per_exam: int = 2,
-    created_by: AbstractBaseUser | None = None,
+    created_by: Any = None,
     **options: Any,
 ) -> Campaign:
     """Create a campaign over ``exams`` (a queryset or a list) and freeze its taxonomy.
@@ -39,34 +133,117 @@ def create_campaign(
     ``options`` are further Campaign fields (blinding, adjudication policy,
     majority vote, lease minutes, description).
     """
-    if readers_per_exam < 1:
-        raise WorkflowError("readers_per_exam must be at least 1.")
-    if len(readers) < readers_per_exam:
-        raise WorkflowError(
-            f"{readers_per_exam} readers per exam needs at least that many readers "
-            f"in the pool; {len(readers)} given."
-        )
-    overlap = set(u.pk for u in readers) & set(u.pk for u in adjudicators)
-    if overlap:
-        raise WorkflowError("An adjudicator cannot also read in the same campaign.")
-    codes = set(taxonomy.codes())
-    unknown = sorted(set(options.get("adjudication_codes") or []) - codes)
+    unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise InvalidLabels(
-            f"Unknown class codes for adjudication: {', '.join(unknown)}."
-        )
-    campaign = Campaign.objects.create(
+        raise WorkflowError(f"Unknown campaign option(s): {', '.join(unknown)}.")
+    if Campaign.objects.filter(name=name).exists():
+        raise CampaignRefused("A campaign with this name exists already.", "name")
+    options["lease_minutes"] = options.get("lease_minutes") or _default_lease()
+    campaign = Campaign(
         name=name,
         taxonomy=taxonomy,
         readers_per_exam=readers_per_exam,
         created_by=created_by,
-        lease_minutes=options.pop("lease_minutes", None) or _default_lease(),
         **options,
     )
-    campaign.readers.set(readers)
+    check_campaign(campaign, readers=readers, adjudicators=adjudicators)
+    campaign.save()
+    _add_members(campaign, readers)
     campaign.adjudicators.set(adjudicators)
     add_exams(campaign=campaign, exams=exams)
     return campaign
+
+
+@transaction.atomic
+def change_campaign(
+    *,
+    campaign: Campaign,
+    readers: Sequence[Any] | None = None,
+    adjudicators: Sequence[Any] | None = None,
+    **changes: Any,
+) -> Campaign:
+    """Change a campaign's options and people, refused if a rule forbids it.
+
+    ``readers`` / ``adjudicators``, when given, are the new complete lists:
+    readers who leave have their unfinished claims released (their submitted
+    reads stay); readers who join start where their past assignments end.
+    """
+    unknown = sorted(set(changes) - {"name", *OPTIONS})
+    if unknown:
+        raise WorkflowError(f"Unknown campaign option(s): {', '.join(unknown)}.")
+    campaign = for_update(Campaign.objects.filter(pk=campaign.pk)).get()
+    for field, value in changes.items():
+        setattr(campaign, field, value)
+    current_readers = list(campaign.readers.all())
+    new_readers = list(readers) if readers is not None else current_readers
+    new_adjudicators = (
+        list(adjudicators)
+        if adjudicators is not None
+        else list(campaign.adjudicators.all())
+    )
+    if "name" in changes and (
+        Campaign.objects.filter(name=campaign.name).exclude(pk=campaign.pk).exists()
+    ):
+        raise CampaignRefused("A campaign with this name exists already.", "name")
+    check_campaign(campaign, readers=new_readers, adjudicators=new_adjudicators)
+    campaign.save(update_fields=list(changes) or None)
+    if "readers_per_exam" in changes:
+        _reopen(campaign)
+    if readers is not None:
+        kept = _ids(new_readers)
+        leaving = [u for u in current_readers if u.pk not in kept]
+        joining = [u for u in new_readers if u.pk not in _ids(current_readers)]
+        _remove_members(campaign, leaving)
+        _add_members(campaign, joining)
+    if adjudicators is not None:
+        campaign.adjudicators.set(new_adjudicators)
+    if "taxonomy" in changes:
+        campaign.taxonomy.freeze()
+    return campaign
+
+
+def add_readers(*, campaign: Campaign, readers: Sequence[Any]) -> Campaign:
+    """Add readers to the campaign (the rules of ``change_campaign`` apply)."""
+    current = list(campaign.readers.all())
+    joining = [u for u in readers if u.pk not in _ids(current)]
+    return change_campaign(campaign=campaign, readers=[*current, *joining])
+
+
+def remove_readers(*, campaign: Campaign, readers: Sequence[Any]) -> Campaign:
+    """Take readers out of the campaign: their unfinished claims are released,
+    their submitted reads stay."""
+    leaving = _ids(readers)
+    current = list(campaign.readers.all())
+    return change_campaign(
+        campaign=campaign, readers=[u for u in current if u.pk not in leaving]
+    )
+
+
+def _add_members(campaign: Campaign, readers: Sequence[Any]) -> None:
+    """Membership rows for new readers, with the counters of any past reads."""
+    for reader in readers:
+        past = Assignment.objects.filter(campaign=campaign, reader_id=reader.pk)
+        CampaignReader.objects.create(
+            campaign=campaign,
+            user_id=reader.pk,
+            cursor=past.aggregate(top=Max("exam_id"))["top"] or 0,
+            n_submitted=past.filter(status=Assignment.Status.SUBMITTED).count(),
+        )
+
+
+def _remove_members(campaign: Campaign, readers: Sequence[Any]) -> None:
+    tally = Tally()
+    for reader in readers:
+        release_claims(campaign=campaign, reader=reader, tally=tally)
+        CampaignReader.objects.filter(campaign=campaign, user_id=reader.pk).delete()
+    tally.flush(campaign.pk)
+
+
+def _reopen(campaign: Campaign) -> None:
+    """After a change of readers per exam (before any read), which exams have room."""
+    links = CampaignExam.objects.filter(campaign=campaign)
+    links.filter(n_assigned__lt=campaign.readers_per_exam).update(is_open=True)
+    links.filter(n_assigned__gte=campaign.readers_per_exam).update(is_open=False)
 
 
 @transaction.atomic
@@ -90,10 +267,12 @@ def add_exams(*, campaign: Campaign, exams: Iterable[Exam] | Any) -> int:
             batch.clear()
     CampaignExam.objects.bulk_create(batch, ignore_conflicts=True)
     campaign.taxonomy.freeze()
-    return campaign.exam_links.count() - before
+    added = campaign.exam_links.count() - before
+    tally = Tally(n_exams=added, n_pending=added)
+    tally.flush(campaign.pk)
+    campaign.refresh_from_db(fields=["n_exams", "n_pending"])
+    return added
 
 
 def _default_lease() -> int:
-    from django.conf import settings
-
     return settings.ANNOTATOR_LEASE_MINUTES

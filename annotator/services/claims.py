@@ -1,76 +1,35 @@
-"""Claiming: a reader's next exam, leases and their expiry."""
+"""Claiming: a reader's next exam, leases and their expiry.
+
+One ORM path on every database. The invariants hold under concurrency by
+construction: a claim counts a reader on an exam only through a conditional
+UPDATE of its counter (``n_assigned < overlap``), the unique (campaign, exam,
+reader) constraint forbids a second claim of one exam by one reader, and a
+reader's claims are serialised on their ``CampaignReader`` row.
+
+Locks are always taken in the same order — the reader's row, then
+assignments, then campaign-exam links, then the campaign row last (its
+counters) — and every lock on a row that foreign keys point at is
+``FOR NO KEY UPDATE``, which does not block the ``KEY SHARE`` checks that
+PostgreSQL runs for those keys at commit. That is what keeps concurrent
+sessions of one reader (tabs, scripts) from deadlocking.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from annotator.models import (
-    Assignment,
-    Campaign,
-    CampaignExam,
-)
-from annotator.services.errors import (
-    NotFound,
-)
+from annotator.models import Assignment, Campaign, CampaignExam, CampaignReader
+from annotator.services.locks import for_update, lock_reader, skip_locked
+from annotator.services.progress import Tally
 
 CLAIM_CANDIDATES = 8  # open exams tried per claim before concluding none is left
-
-
-_STALE_CLAIMS_SQL = """
-SELECT id, exam_id FROM annotator_assignment
-WHERE campaign_id = %s AND status = %s AND lease_expires_at <= %s
-ORDER BY id LIMIT 500
-"""
-
-# The reader's unfinished claim (the oldest, should there be several) and
-# cursor: the highest exam they hold any assignment of, claimed, read or expired.
-_READER_STATE_SQL = """
-SELECT
-    (SELECT id FROM annotator_assignment
-     WHERE campaign_id = %(campaign)s AND reader_id = %(reader)s
-       AND status = %(claimed)s AND id <> %(after)s
-     ORDER BY claimed_at, id LIMIT 1),
-    (SELECT MAX(exam_id) FROM annotator_assignment
-     WHERE campaign_id = %(campaign)s AND reader_id = %(reader)s)
-"""
-
-# The whole claim of a new exam in one statement on PostgreSQL: lock the first
-# open exam after the reader's cursor that they do not hold (skipping rows that
-# concurrent claims have locked), count the reader on it only while it has room,
-# and insert the claim. The reader holds nothing above their cursor, so there is
-# no expired claim of theirs to revive; the counter guard and the unique
-# (campaign, exam, reader) constraint stay the final word, as in the ORM path.
-_CLAIM_SQL = """
-WITH slot AS (
-    UPDATE annotator_campaignexam
-    SET n_assigned = n_assigned + 1, is_open = n_assigned + 1 < %(overlap)s
-    WHERE id = (
-        SELECT id FROM annotator_campaignexam
-        WHERE campaign_id = %(campaign)s AND is_open AND exam_id > %(after)s
-          AND exam_id NOT IN (
-              SELECT exam_id FROM annotator_assignment
-              WHERE campaign_id = %(campaign)s AND reader_id = %(reader)s
-                AND status IN (%(claimed)s, %(submitted)s) AND exam_id > %(after)s
-          )
-        ORDER BY exam_id
-        LIMIT 1
-        FOR UPDATE SKIP LOCKED
-    ) AND n_assigned < %(overlap)s
-    RETURNING exam_id
-)
-INSERT INTO annotator_assignment
-    (campaign_id, exam_id, reader_id, status, claimed_at, lease_expires_at)
-SELECT %(campaign)s, exam_id, %(reader)s, %(claimed)s, %(now)s, %(lease)s FROM slot
-RETURNING id, campaign_id, exam_id, reader_id, status, claimed_at,
-    lease_expires_at, submitted_at
-"""
+STALE_BATCH = 500  # expired leases released per claim, at most
 
 
 def expire_leases(*, campaign: Campaign, now: dt.datetime | None = None) -> int:
@@ -79,32 +38,40 @@ def expire_leases(*, campaign: Campaign, now: dt.datetime | None = None) -> int:
     A claim whose lease has run out is marked expired and its exam's counter
     goes down, so another reader (or the same one) can take it.
     """
-    return len(_expire_leases(campaign, now or timezone.now()))
+    with transaction.atomic():
+        tally = Tally()
+        released = _expire_leases(campaign, now or timezone.now(), tally)
+        tally.flush(campaign.pk)
+    return released
 
 
-def _expire_leases(campaign: Campaign, now: dt.datetime) -> list[int]:
-    """Release the campaign's claims whose lease ran out; their ids."""
-    released: list[int] = []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _STALE_CLAIMS_SQL,
-            [
-                campaign.pk,
-                Assignment.Status.CLAIMED.value,
-                connection.ops.adapt_datetimefield_value(now),
-            ],
-        )
-        stale = cursor.fetchall()
+def _expire_leases(campaign: Campaign, now: dt.datetime, tally: Tally) -> int:
+    """Release the campaign's claims whose lease ran out (inside a transaction).
+
+    Claims locked by a submission in progress are skipped: that submission
+    decides their fate, and waiting for it could close a cycle of locks.
+    """
+    stale = list(
+        for_update(
+            Assignment.objects.filter(
+                campaign=campaign,
+                status=Assignment.Status.CLAIMED,
+                lease_expires_at__lte=now,
+            ).order_by("id"),
+            **skip_locked(),
+        ).values_list("pk", "exam_id")[:STALE_BATCH]
+    )
+    released = 0
     for pk, exam_id in stale:
-        with transaction.atomic():
-            # The status filter makes a release happen once, whoever gets here first.
-            if Assignment.objects.filter(
-                pk=pk, status=Assignment.Status.CLAIMED, lease_expires_at__lte=now
-            ).update(status=Assignment.Status.EXPIRED):
-                CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id).update(
-                    n_assigned=F("n_assigned") - 1, is_open=True
-                )
-                released.append(pk)
+        # The status filter makes a release happen once, whoever gets here first.
+        if Assignment.objects.filter(
+            pk=pk, status=Assignment.Status.CLAIMED, lease_expires_at__lte=now
+        ).update(status=Assignment.Status.EXPIRED):
+            CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id).update(
+                n_assigned=F("n_assigned") - 1, is_open=True
+            )
+            released += 1
+    tally["n_claims_open"] -= released
     return released
 
 
@@ -121,56 +88,70 @@ def claim_next(
     ``after`` (the id of the claim being read) asks for the claim to read next,
     so a page can fetch the next ECG ahead: another unfinished claim if there
     is one, else a new one. A reader thus holds at most two claims at once.
-    Otherwise an open exam is claimed by a conditional UPDATE of its counter
-    (``n_assigned < overlap``), so no exam ever has more readers than the
-    overlap, on any database; on PostgreSQL ``SKIP LOCKED`` also keeps
-    concurrent readers from queueing behind one another's rows.
+    Concurrent sessions of one reader may be handed the same unfinished claim;
+    the second submission of it is refused (409).
     """
     now = now or timezone.now()
     lease = now + dt.timedelta(minutes=campaign.lease_minutes)
     with transaction.atomic():
-        # One claim at a time per reader: two tabs must not take two exams.
-        # Locking the reader's row through the campaign's reader list makes the
-        # lock the membership check too: one query on every claim, not two.
-        member = (
-            get_user_model()
-            ._default_manager.select_for_update(of=("self",))
-            .filter(pk=reader.pk, reader_campaigns=campaign)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if member is None:
-            raise NotFound("No such campaign among yours.")
-        _expire_leases(campaign, now)
-        # A statement of its own, after the lock: under READ COMMITTED it sees
-        # what another tab committed while this one waited for the lock.
-        with connection.cursor() as db:
-            db.execute(
-                _READER_STATE_SQL,
-                {
-                    "campaign": campaign.pk,
-                    "reader": reader.pk,
-                    "claimed": Assignment.Status.CLAIMED.value,
-                    "after": after or 0,
-                },
-            )
-            current_pk, cursor = db.fetchone()
-        if current_pk is not None:
-            current = Assignment.objects.get(pk=current_pk)
-            current.lease_expires_at = lease
-            current.save(update_fields=["lease_expires_at"])
-            return current
-        # Readers walk the campaign in exam order; their cursor skips what they read.
-        cursor = cursor or 0
-        assignment = _claim_from(
-            campaign, reader, now, lease, after=cursor, cursor=cursor
-        )
-        if assignment is None and cursor:
-            # Exams before the cursor may have reopened when a lease expired.
-            assignment = _claim_from(
-                campaign, reader, now, lease, after=0, cursor=cursor
-            )
+        member = lock_reader(campaign, reader)
+        tally = Tally()
+        _expire_leases(campaign, now, tally)
+        assignment = _renew_current(campaign, reader, lease, after)
+        if assignment is None:
+            assignment = _claim_new(campaign, reader, member, now, lease, tally)
+        tally.flush(campaign.pk)
         return assignment
+
+
+def _renew_current(
+    campaign: Campaign, reader: AbstractBaseUser, lease: dt.datetime, after: int | None
+) -> Assignment | None:
+    """The reader's oldest unfinished claim (other than ``after``), lease renewed."""
+    current = (
+        Assignment.objects.filter(
+            campaign=campaign, reader_id=reader.pk, status=Assignment.Status.CLAIMED
+        )
+        .exclude(pk=after or 0)
+        .order_by("claimed_at", "id")
+        .first()
+    )
+    if current is None:
+        return None
+    # Conditional, so a claim submitted a moment ago is not handed out again
+    # as if it were open; the reader's lock makes that rare.
+    if not Assignment.objects.filter(
+        pk=current.pk, status=Assignment.Status.CLAIMED
+    ).update(lease_expires_at=lease):
+        return _renew_current(campaign, reader, lease, after)
+    current.lease_expires_at = lease
+    return current
+
+
+def _claim_new(
+    campaign: Campaign,
+    reader: AbstractBaseUser,
+    member: CampaignReader,
+    now: dt.datetime,
+    lease: dt.datetime,
+    tally: Tally,
+) -> Assignment | None:
+    """Claim an open exam: after the reader's cursor first, then from the start.
+
+    Readers walk the campaign in exam order; their cursor (the highest exam
+    they hold any assignment of) skips what they read. Exams before it may
+    have reopened when a lease expired.
+    """
+    cursor = member.cursor
+    assignment = _claim_from(campaign, reader, now, lease, after=cursor, cursor=cursor)
+    if assignment is None and cursor:
+        assignment = _claim_from(campaign, reader, now, lease, after=0, cursor=cursor)
+    if assignment is None:
+        return None
+    tally["n_claims_open"] += 1
+    if assignment.exam_id > cursor:
+        CampaignReader.objects.filter(pk=member.pk).update(cursor=assignment.exam_id)
+    return assignment
 
 
 def _claim_from(
@@ -184,78 +165,41 @@ def _claim_from(
 ) -> Assignment | None:
     """Claim the first open exam after ``after`` that the reader does not hold.
 
-    ``cursor`` is the highest exam the reader has any assignment of, so exams
-    above it need no look for an old (expired) claim of the reader's to revive.
+    Candidates come from the partial index of open exams, locked with
+    ``SKIP LOCKED`` where the database has it so concurrent readers do not
+    queue behind one another's rows; the conditional counter UPDATE decides.
     """
     overlap = campaign.readers_per_exam
-    if after >= cursor and connection.vendor == "postgresql":
-        claimed = _claim_in_one_statement(campaign, reader, now, lease, after=after)
-        if claimed is not None:
-            return claimed
-        # Nothing open and unlocked above the cursor (or a counter out of step
-        # with is_open): the general walk below decides.
     # Only the reader's exams the candidates can reach: the subquery stays a
     # few rows however many exams the reader has read.
     mine = Assignment.objects.filter(
         campaign=campaign,
-        reader=reader,
+        reader_id=reader.pk,
         status__in=[Assignment.Status.CLAIMED, Assignment.Status.SUBMITTED],
         exam_id__gt=after,
     ).values("exam_id")
     while True:
-        candidates = (
+        candidates = for_update(
             CampaignExam.objects.filter(
                 campaign=campaign, is_open=True, exam_id__gt=after
             )
             .exclude(exam_id__in=mine)
-            .order_by("exam_id")
+            .order_by("exam_id"),
+            of=("self",),
+            **skip_locked(),
         )
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         batch = list(candidates.values_list("pk", "exam_id")[:CLAIM_CANDIDATES])
         if not batch:
             return None
         for link_pk, exam_id in batch:
-            if _take_slot(CampaignExam.objects.filter(pk=link_pk), overlap):
+            if take_slot(CampaignExam.objects.filter(pk=link_pk), overlap):
                 return _assign(
                     campaign, reader, exam_id, now, lease, fresh=exam_id > cursor
                 )
         after = batch[-1][1]
 
 
-def _claim_in_one_statement(
-    campaign: Campaign,
-    reader: AbstractBaseUser,
-    now: dt.datetime,
-    lease: dt.datetime,
-    *,
-    after: int,
-) -> Assignment | None:
-    """PostgreSQL: ``_CLAIM_SQL``; the new claim, or None if it took nothing."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CLAIM_SQL,
-            {
-                "campaign": campaign.pk,
-                "reader": reader.pk,
-                "after": after,
-                "overlap": campaign.readers_per_exam,
-                "claimed": Assignment.Status.CLAIMED.value,
-                "submitted": Assignment.Status.SUBMITTED.value,
-                "now": now,
-                "lease": lease,
-            },
-        )
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        columns = [column.name for column in cursor.description]
-    assignment = Assignment.from_db(connection.alias, columns, row)
-    assignment.campaign, assignment.reader = campaign, reader
-    return assignment
-
-
-def _take_slot(links: Any, overlap: int) -> bool:
+def take_slot(links: Any, overlap: int) -> bool:
     """Count one more reader on an exam if it has room; False if it is full.
 
     The single conditional UPDATE is the whole guard: two readers racing for
@@ -290,19 +234,37 @@ def _assign(
         revived = Assignment.objects.filter(
             campaign=campaign,
             exam_id=exam_id,
-            reader=reader,
+            reader_id=reader.pk,
             status=Assignment.Status.EXPIRED,
         ).update(
             status=Assignment.Status.CLAIMED, claimed_at=now, lease_expires_at=lease
         )
         if revived:
             return Assignment.objects.get(
-                campaign=campaign, exam_id=exam_id, reader=reader
+                campaign=campaign, exam_id=exam_id, reader_id=reader.pk
             )
     return Assignment.objects.create(
         campaign=campaign,
         exam_id=exam_id,
-        reader=reader,
+        reader_id=reader.pk,
         claimed_at=now,
         lease_expires_at=lease,
     )
+
+
+def release_claims(*, campaign: Campaign, reader: Any, tally: Tally) -> int:
+    """Return a reader's unfinished claims to the queue (they leave the campaign)."""
+    claims = list(
+        for_update(
+            Assignment.objects.filter(
+                campaign=campaign, reader_id=reader.pk, status=Assignment.Status.CLAIMED
+            )
+        ).values_list("pk", "exam_id")
+    )
+    for pk, exam_id in claims:
+        Assignment.objects.filter(pk=pk).update(status=Assignment.Status.EXPIRED)
+        CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id).update(
+            n_assigned=F("n_assigned") - 1, is_open=True
+        )
+    tally["n_claims_open"] -= len(claims)
+    return len(claims)

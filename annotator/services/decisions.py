@@ -1,13 +1,16 @@
-"""Reads: validating, submitting, editing and importing decisions."""
+"""Reads: submitting, editing and importing decisions.
+
+A submission takes its locks in the order of ``claims``: the reader's row,
+their assignment, the exam's link, the campaign row (counters) last.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -15,18 +18,17 @@ from annotator.models import (
     Assignment,
     Campaign,
     CampaignExam,
+    CampaignReader,
     Decision,
     Exam,
     LabelRevision,
 )
 from annotator.services.adjudication import settle_exam
-from annotator.services.claims import _take_slot
-from annotator.services.errors import (
-    Conflict,
-    NotFound,
-    PreconditionFailed,
-)
+from annotator.services.claims import take_slot
+from annotator.services.errors import Conflict, NotFound, PreconditionFailed
 from annotator.services.labels import clean_labels, clean_quality
+from annotator.services.locks import for_update, lock_reader
+from annotator.services.progress import Tally, count_reader_read
 
 
 @transaction.atomic
@@ -43,19 +45,28 @@ def submit_decision(
 ) -> Decision:
     """Record a reader's read of their claimed exam and settle the exam if complete."""
     now = now or timezone.now()
+    # The reader's row first (through the assignment's campaign), as a claim
+    # does; a reader no longer in the campaign has no assignment to submit.
+    member = for_update(
+        CampaignReader.objects.filter(
+            user_id=reader.pk, campaign__assignments=assignment.pk
+        ),
+        of=("self",),
+    ).first()
     assignment = (
-        # of=self: locking the joined campaign row too would serialize every
-        # submit and deadlock with the deferred foreign-key checks at commit.
-        Assignment.objects.select_for_update(of=("self",))
+        for_update(
+            Assignment.objects.filter(pk=assignment.pk, reader_id=reader.pk),
+            of=("self",),
+        )
         .select_related("campaign__taxonomy")
-        .filter(pk=assignment.pk, reader=reader)
         .first()
     )
-    if assignment is None:
+    if member is None or assignment is None:
         raise NotFound("No such assignment among yours.")
     campaign = assignment.campaign
     clean = clean_labels(campaign, labels)
     flags = clean_quality(quality)
+    tally = Tally()
     if assignment.status == Assignment.Status.SUBMITTED:
         raise Conflict(
             "This exam already has your decision; edit it with PUT "
@@ -66,55 +77,33 @@ def submit_decision(
         links = CampaignExam.objects.filter(
             campaign=campaign, exam_id=assignment.exam_id
         )
-        if not _take_slot(links, campaign.readers_per_exam):
+        if not take_slot(links, campaign.readers_per_exam):
             raise Conflict(
                 "Your claim on this exam expired and it went to another reader; "
                 "ask for the next exam."
             )
+    else:
+        tally["n_claims_open"] -= 1
     decision = _record_submission(
         assignment, reader, clean, flags, comment, duration_ms, source, now
     )
-    _count_read(campaign, assignment.exam_id)
+    _count_read(campaign, assignment.exam_id, tally)
+    count_reader_read(campaign.pk, reader.pk)
+    tally.flush(campaign.pk)
     return decision
 
 
-def _count_read(campaign: Campaign, exam_id: int) -> None:
+def _count_read(campaign: Campaign, exam_id: int, tally: Tally) -> None:
     """One more submitted read of the exam; settle it if its reads are complete."""
-    link = CampaignExam.objects.select_for_update().get(
-        campaign=campaign, exam_id=exam_id
-    )
+    link = for_update(
+        CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id)
+    ).get()
     # The row lock holds the counter until commit, so it is counted here and
     # written in the same UPDATE as the consensus (no F() update and re-read).
     link.campaign = campaign  # the caller's instance, with its taxonomy loaded
     link.n_submitted += 1
-    settle_exam(link, also_save=["n_submitted"], n_reads=link.n_submitted)
-
-
-# The three writes of a submission in one statement on PostgreSQL: the claim
-# becomes submitted, the decision is inserted and so is its first revision.
-_SUBMIT_SQL = """
-WITH submitted AS (
-    UPDATE annotator_assignment SET status = %(submitted)s, submitted_at = %(now)s
-    WHERE id = %(assignment)s
-    RETURNING id
-), decision AS (
-    INSERT INTO annotator_decision
-        (assignment_id, labels, quality, comment, duration_ms, version,
-         created_at, updated_at)
-    SELECT id, %(labels)s::jsonb, %(quality)s::jsonb, %(comment)s,
-        %(duration_ms)s, 1, %(now)s, %(now)s
-    FROM submitted
-    RETURNING id
-), revision AS (
-    INSERT INTO annotator_labelrevision
-        (kind, decision_id, campaign_id, exam_id, actor_id, version,
-         new_labels, new_quality, note, source, created_at)
-    SELECT %(kind)s, id, %(campaign)s, %(exam)s, %(actor)s, 1,
-        %(labels)s::jsonb, %(quality)s::jsonb, %(comment)s, %(source)s, %(now)s
-    FROM decision
-)
-SELECT id FROM decision
-"""
+    tally["n_reads_submitted"] += 1
+    settle_exam(link, tally, also_save=["n_submitted"], n_reads=link.n_submitted)
 
 
 def _record_submission(
@@ -131,58 +120,30 @@ def _record_submission(
 
     The caller holds the assignment's lock and has validated everything.
     """
-    values = {
-        "assignment": assignment,
-        "labels": labels,
-        "quality": quality,
-        "comment": comment,
-        "duration_ms": duration_ms,
-        "created_at": now,
-        "updated_at": now,
-    }
+    Assignment.objects.filter(pk=assignment.pk).update(
+        status=Assignment.Status.SUBMITTED, submitted_at=now
+    )
     try:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _SUBMIT_SQL,
-                    {
-                        "assignment": assignment.pk,
-                        "submitted": Assignment.Status.SUBMITTED.value,
-                        "now": now,
-                        "labels": json.dumps(labels),
-                        "quality": json.dumps(quality),
-                        "comment": comment,
-                        "duration_ms": duration_ms,
-                        "kind": LabelRevision.Kind.DECISION.value,
-                        "campaign": assignment.campaign_id,
-                        "exam": assignment.exam_id,
-                        "actor": reader.pk,
-                        "source": source,
-                    },
-                )
-                (decision_pk,) = cursor.fetchone()
-            decision = Decision(pk=decision_pk, **values)
-            decision._state.adding = False
-            decision._state.db = connection.alias
-            return decision
-        Assignment.objects.filter(pk=assignment.pk).update(
-            status=Assignment.Status.SUBMITTED, submitted_at=now
-        )
         # No savepoint around the insert: a clash ends the whole submission,
         # which the surrounding atomic block rolls back anyway.
-        decision = Decision.objects.create(**values)
+        decision = Decision.objects.create(
+            assignment=assignment,
+            reader_id=reader.pk,
+            labels=labels,
+            quality=quality,
+            comment=comment,
+            duration_ms=duration_ms,
+            created_at=now,
+            updated_at=now,
+        )
     except IntegrityError:
         raise Conflict("This exam already has your decision.") from None
-    LabelRevision.objects.create(
-        kind=LabelRevision.Kind.DECISION,
-        decision=decision,
-        campaign_id=assignment.campaign_id,
-        exam_id=assignment.exam_id,
+    LabelRevision.objects.record(
+        of=decision,
         actor=reader,
         version=1,
         old_labels=None,
         new_labels=labels,
-        old_quality=None,
         new_quality=quality,
         note=comment,
         source=source,
@@ -206,7 +167,7 @@ def edit_decision(
     """Change a read; refused unless ``expected_version`` is the stored version."""
     decision = (
         Decision.objects.select_related("assignment__campaign__taxonomy")
-        .filter(pk=decision.pk, assignment__reader=reader)
+        .filter(pk=decision.pk, reader_id=reader.pk)
         .first()
     )
     if decision is None:
@@ -215,9 +176,10 @@ def edit_decision(
     campaign = assignment.campaign
     clean = clean_labels(campaign, labels)
     flags = clean_quality(quality)
-    link = CampaignExam.objects.select_for_update().get(
-        campaign=campaign, exam_id=assignment.exam_id
-    )
+    link = for_update(
+        CampaignExam.objects.filter(campaign=campaign, exam_id=assignment.exam_id)
+    ).get()
+    link.campaign = campaign
     if link.consensus_state == CampaignExam.ConsensusState.ADJUDICATED:
         raise Conflict(
             "This exam has been adjudicated; its reads can no longer change."
@@ -236,11 +198,8 @@ def edit_decision(
             f"The decision changed since you loaded it (version {decision.version}, "
             f"you sent {expected_version}); reload it and apply your edit again."
         )
-    LabelRevision.objects.create(
-        kind=LabelRevision.Kind.DECISION,
-        decision=decision,
-        campaign=campaign,
-        exam_id=assignment.exam_id,
+    LabelRevision.objects.record(
+        of=decision,
         actor=reader,
         version=expected_version + 1,
         old_labels=decision.labels,
@@ -252,7 +211,9 @@ def edit_decision(
         created_at=now,
     )
     decision.refresh_from_db()
-    settle_exam(link)
+    tally = Tally()
+    settle_exam(link, tally)
+    tally.flush(campaign.pk)
     return decision
 
 
@@ -271,14 +232,14 @@ def record_reading(
 
     Returns None when the reader already has the same read of the exam (a
     re-import); a different existing read is a Conflict, never overwritten.
+    The reader must be one of the campaign's readers.
     """
+    lock_reader(campaign, reader)
     clean = clean_labels(campaign, labels)
     flags = clean_quality(quality)
     existing = (
         Decision.objects.filter(
-            assignment__campaign=campaign,
-            assignment__exam=exam,
-            assignment__reader=reader,
+            assignment__campaign=campaign, assignment__exam=exam, reader_id=reader.pk
         )
         .only("labels")
         .first()
@@ -290,8 +251,19 @@ def record_reading(
             f"{reader.get_username()} already has a different read of this exam "
             f"({', '.join(existing.labels) or 'no labels'}); it was not changed."
         )
-    links = CampaignExam.objects.filter(campaign=campaign, exam=exam)
-    if not _take_slot(links, campaign.readers_per_exam):
+    tally = Tally()
+    held = Assignment.objects.filter(
+        campaign=campaign,
+        exam=exam,
+        reader_id=reader.pk,
+        status=Assignment.Status.CLAIMED,
+    ).exists()
+    if held:
+        tally["n_claims_open"] -= 1  # the open claim becomes this read
+    elif not take_slot(
+        CampaignExam.objects.filter(campaign=campaign, exam=exam),
+        campaign.readers_per_exam,
+    ):
         raise Conflict(
             f"The exam already has {campaign.readers_per_exam} readers, the campaign's "
             "readers per exam."
@@ -300,11 +272,16 @@ def record_reading(
     assignment, _ = Assignment.objects.update_or_create(
         campaign=campaign,
         exam=exam,
-        reader=reader,
+        reader_id=reader.pk,
         defaults={"claimed_at": now, "lease_expires_at": None},
     )
+    CampaignReader.objects.filter(
+        campaign=campaign, user_id=reader.pk, cursor__lt=exam.pk
+    ).update(cursor=exam.pk)
     decision = _record_submission(
         assignment, reader, clean, flags, comment, None, source, now
     )
-    _count_read(campaign, exam.pk)
+    _count_read(campaign, exam.pk, tally)
+    count_reader_read(campaign.pk, reader.pk)
+    tally.flush(campaign.pk)
     return decision
