@@ -91,7 +91,6 @@ __all__ = [
     "CLASS_STATISTICS",
     "READER_STATISTICS",
     "Counts",
-    "compute",
     "count_chunk",
     "merge",
     "poisson_weights",
@@ -943,41 +942,3 @@ def report(
         "macro": summary["macro"],
         "micro": summary["micro"],
     }
-
-
-def compute(
-    readings: NDArray[np.int8],
-    consensus: NDArray[np.int8] | None = None,
-    *,
-    class_codes: Sequence[str],
-    reader_names: Sequence[str],
-    chunk_size: int | None = None,
-    bootstrap: int = 0,
-    seed: int = 0,
-    exam_keys: NDArray[np.integer] | None = None,
-) -> dict[str, Any]:
-    """Count ``readings`` (E, J, K) in chunks of ``chunk_size`` exams, merge, report.
-
-    The same result as one Celery task per chunk followed by :func:`merge` and
-    :func:`report`. ``exam_keys`` defaults to the row index 0..E-1 (stable within
-    this call; pass database ids to match a chunked job's bootstrap).
-    """
-    readings = np.asarray(readings)
-    if readings.ndim != 3:
-        raise ValueError("readings must have shape (exams, readers, classes)")
-    n_exams = readings.shape[0]
-    if bootstrap and exam_keys is None:
-        exam_keys = np.arange(n_exams, dtype=np.int64)
-    size = chunk_size or max(n_exams, 1)
-    total = None
-    for start in range(0, max(n_exams, 1), size):
-        sl = slice(start, start + size)
-        counts = count_chunk(
-            readings[sl],
-            None if consensus is None else np.asarray(consensus)[sl],
-            exam_keys=None if exam_keys is None else np.asarray(exam_keys)[sl],
-            bootstrap=bootstrap,
-            seed=seed,
-        )
-        total = counts if total is None else total + counts
-    return report(total, class_codes=class_codes, reader_names=reader_names)

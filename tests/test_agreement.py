@@ -19,7 +19,7 @@ from sklearn.metrics import cohen_kappa_score, f1_score, precision_score, recall
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from annotator import agreement
-from annotator.agreement import compute, count_chunk, merge, poisson_weights, report
+from annotator.agreement import count_chunk, merge, poisson_weights, report
 
 REPO = Path(__file__).resolve().parent.parent
 TOL = 1e-9
@@ -61,8 +61,38 @@ def codes(n_classes: int) -> list[str]:
     return [f"C{k}" for k in range(n_classes)]
 
 
+def chunked_report(
+    values,
+    consensus=None,
+    *,
+    class_codes,
+    reader_names,
+    chunk_size=None,
+    bootstrap=0,
+    seed=0,
+    exam_keys=None,
+) -> dict:
+    """What the agreement job does: count chunks of ``chunk_size`` exams, merge
+    the counts, report. Exam keys default to the row numbers."""
+    if bootstrap and exam_keys is None:
+        exam_keys = np.arange(len(values), dtype=np.int64)
+    size = chunk_size or max(len(values), 1)
+    total = None
+    for start in range(0, max(len(values), 1), size):
+        rows = slice(start, start + size)
+        counts = count_chunk(
+            values[rows],
+            None if consensus is None else consensus[rows],
+            exam_keys=None if exam_keys is None else exam_keys[rows],
+            bootstrap=bootstrap,
+            seed=seed,
+        )
+        total = counts if total is None else merge(total, counts)
+    return report(total, class_codes=class_codes, reader_names=reader_names)
+
+
 def full_report(values, consensus=None, **kwargs) -> dict:
-    return compute(
+    return chunked_report(
         values,
         consensus,
         class_codes=codes(values.shape[2]),
@@ -542,13 +572,13 @@ def test_chunked_counts_and_report_equal_unchunked_exactly(values, cuts):
     assert report(whole, **kw) == report(merged, **kw)
 
 
-def test_compute_chunk_size_does_not_change_the_report():
+def test_chunk_size_does_not_change_the_report():
     rng = np.random.default_rng(4)
     values = (rng.random((5000, 3, 4)) < [0.01, 0.05, 0.2, 0.5]).astype(np.int8)
     values[rng.random((5000, 3)) < 0.2] = -1
     consensus = values.max(axis=1)
     kw = {"class_codes": codes(4), "reader_names": names(3), "bootstrap": 50}
-    assert compute(values, consensus, **kw) == compute(
+    assert chunked_report(values, consensus, **kw) == chunked_report(
         values, consensus, chunk_size=777, **kw
     )
 
@@ -561,9 +591,9 @@ def test_permuting_exams_or_readers_changes_nothing(values, seed):
     keys = rng.permutation(10_000)[: len(values)]
     reader = names(values.shape[1])
     kw = {"class_codes": codes(values.shape[2]), "bootstrap": 25, "seed": 3}
-    base = compute(values, consensus, reader_names=reader, exam_keys=keys, **kw)
+    base = chunked_report(values, consensus, reader_names=reader, exam_keys=keys, **kw)
     order = rng.permutation(len(values))
-    shuffled = compute(
+    shuffled = chunked_report(
         values[order],
         consensus[order],
         reader_names=reader,
@@ -572,7 +602,7 @@ def test_permuting_exams_or_readers_changes_nothing(values, seed):
     )
     assert shuffled == base
     perm = rng.permutation(values.shape[1])
-    swapped = compute(
+    swapped = chunked_report(
         values[:, perm],
         consensus,
         reader_names=[reader[j] for j in perm],

@@ -143,8 +143,8 @@ def test_chunked_job_equals_the_unchunked_computation(study, cast):
     whole = services_job(campaign, cast, chunk_size=100000, bootstrap=30)
     assert small.params["plan"]["chunks"] != whole.params["plan"]["chunks"]
     assert small.result == whole.result
-    direct = agreement.compute(
-        tensor(study),
+    direct = agreement.report(
+        agreement.count_chunk(tensor(study)),
         class_codes=campaign.taxonomy.codes(),
         reader_names=study["readers"],
     )
