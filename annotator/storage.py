@@ -12,7 +12,8 @@ a partial file and a killed writer leaves at most a stray temporary file (named
 ``.*.tmp``), never a half-written signal; reads are memory-mapped, so a window
 of a 30-minute record reads only that window. Other backends (S3 through
 django-storages) get one whole-object PUT per write, which object stores make
-atomic, and reads download the object.
+atomic, and reads download the object. Job outputs and intermediate files are
+written the same way, through :func:`overwrite`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from numpy.typing import NDArray
 
@@ -33,6 +36,7 @@ __all__ = [
     "delete_signal",
     "encode_signal",
     "load_signal",
+    "overwrite",
     "save_encoded",
     "save_signal",
     "signal_key",
@@ -114,6 +118,20 @@ def save_encoded(key: str, data: bytes) -> None:
     For callers that hash a signal before deciding to store it (the importer
     skips exams it already has) and should not encode it twice.
     """
+    overwrite(key, data)
+
+
+def overwrite(key: str, content: bytes | IO[bytes]) -> None:
+    """Store ``content`` (bytes, or a binary file read to its end) at ``key``,
+    replacing whatever is there in one step, under the same name.
+
+    ``Storage.save`` never replaces: it picks another name (``_abc123``). On
+    the local filesystem the content goes to a temporary file that is renamed
+    over ``key``, so a reader sees the old file or the new one, never a part;
+    elsewhere it is one whole-object PUT. A file is copied in blocks, never
+    held in memory. Raises ``OSError`` when the write fails, leaving the old
+    content (or nothing) under ``key``.
+    """
     path = _local_path(key)
     if path is None:
         # S3Storage (file_overwrite=True) replaces in one PUT; a storage that
@@ -121,7 +139,8 @@ def save_encoded(key: str, data: bytes) -> None:
         overwrites = getattr(default_storage, "file_overwrite", False)
         if not overwrites and default_storage.exists(key):
             default_storage.delete(key)
-        saved = default_storage.save(key, ContentFile(data))
+        body = ContentFile(content) if isinstance(content, bytes) else File(content)
+        saved = default_storage.save(key, body)
         if saved != key:
             default_storage.delete(saved)
             raise OSError(f"storage renamed {key} to {saved}; refusing a duplicate")
@@ -137,7 +156,10 @@ def save_encoded(key: str, data: bytes) -> None:
     )
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(content, bytes):
+                handle.write(content)
+            else:
+                shutil.copyfileobj(content, handle, 1 << 20)
         os.chmod(temp_name, file_mode)
         os.replace(temp_name, path)
     except BaseException:

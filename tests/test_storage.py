@@ -168,3 +168,43 @@ def test_delete_is_idempotent(_isolated_media: Path) -> None:
     assert _files(_isolated_media) == []
     with pytest.raises(FileNotFoundError):
         load_signal(key)
+
+
+def test_overwrite_replaces_bytes_under_the_same_name(_isolated_media: Path) -> None:
+    storage.overwrite("jobs/1/report.json", b"old")
+    storage.overwrite("jobs/1/report.json", b"new, longer")
+    assert _files(_isolated_media) == [_isolated_media / "jobs/1/report.json"]
+    assert (_isolated_media / "jobs/1/report.json").read_bytes() == b"new, longer"
+
+
+def test_overwrite_streams_a_file(_isolated_media: Path, tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    source.write_bytes(os.urandom(3 << 20))  # more than one copy block
+    storage.overwrite("jobs/1/labels.csv", b"old")
+    with source.open("rb") as handle:
+        storage.overwrite("jobs/1/labels.csv", handle)
+    assert (_isolated_media / "jobs/1/labels.csv").read_bytes() == source.read_bytes()
+    assert _files(_isolated_media) == [_isolated_media / "jobs/1/labels.csv"]
+
+
+def test_a_failed_overwrite_keeps_the_old_bytes(monkeypatch, _isolated_media) -> None:
+    storage.overwrite("jobs/1/report.json", b"old")
+    monkeypatch.setattr(
+        storage.os, "replace", lambda s, d: (_ for _ in ()).throw(OSError("boom"))
+    )
+    with pytest.raises(OSError, match="boom"):
+        storage.overwrite("jobs/1/report.json", b"new")
+    assert (_isolated_media / "jobs/1/report.json").read_bytes() == b"old"
+    assert _files(_isolated_media) == [_isolated_media / "jobs/1/report.json"]
+
+
+def test_overwrite_on_a_storage_without_paths_leaves_no_renamed_copy(
+    monkeypatch, _isolated_media: Path
+) -> None:
+    # As on object storage: no local path, so Storage.save does the write, and
+    # would name a second copy ``report_abc123.json`` if the first stayed.
+    monkeypatch.setattr(storage, "_local_path", lambda key: None)
+    storage.overwrite("jobs/1/report.json", b"old")
+    storage.overwrite("jobs/1/report.json", b"new")
+    assert _files(_isolated_media) == [_isolated_media / "jobs/1/report.json"]
+    assert (_isolated_media / "jobs/1/report.json").read_bytes() == b"new"
