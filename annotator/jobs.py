@@ -5,8 +5,9 @@ additive counts (agreement.count_chunk, with its Poisson-bootstrap replicates) a
 saved to storage, and a final step merges them into the report. A chunk that is
 computed twice (a retry, a redelivery after a worker died) writes the same file,
 and the merge reads whatever is there, so every step is idempotent. Celery runs
-the chunks as a group with the merge as its chord callback; without a broker the
-same functions run inline.
+the chunks as a group with the merge as its chord callback (annotator.tasks, which
+imports this module; never the other way); without a broker the same functions
+run inline. State changes go through the ``Job`` lifecycle methods.
 """
 
 from __future__ import annotations
@@ -23,20 +24,19 @@ from itertools import batched
 from typing import Any
 
 import numpy as np
-from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import connections, transaction
 from django.db.models import OuterRef, Subquery, TextField
-from django.db.models.functions import Cast, Greatest
-from django.utils import timezone
+from django.db.models.functions import Cast
 
-from annotator import agreement, exports
+from annotator import agreement, exports, storage
 from annotator.models import Assignment, Campaign, CampaignExam, Decision, Job
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 50_000
 DEFAULT_BOOTSTRAP = 200
+NO_READS = "The campaign has no submitted reads yet; nothing to measure."
 
 
 # --- Readings from the database ------------------------------------------------------
@@ -229,75 +229,12 @@ def load_readings(
 # --- Job state ---------------------------------------------------------------------
 
 
-def _set_progress(job_id: int, value: int) -> None:
-    """Raise a job's progress, never lower it (chunks finish in any order)."""
-    Job.objects.filter(pk=job_id).update(progress=Greatest("progress", min(value, 100)))
-
-
-def _fail(job_id: int, message: str) -> None:
-    Job.objects.filter(pk=job_id).update(
-        status=Job.Status.FAILED, error=message, finished_at=timezone.now()
-    )
-
-
-def _claim_run(job_id: int) -> Job | None:
-    """Mark a queued (or interrupted) job as running; None if it is already done."""
-    with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.is_finished:
-            return None
-        job.status = Job.Status.RUNNING
-        job.attempts += 1
-        job.started_at = job.started_at or timezone.now()
-        job.save(update_fields=["status", "attempts", "started_at"])
-        return job
-
-
-@transaction.atomic
-def start_job(
-    *, kind: str, campaign: Campaign, user: Any, params: dict[str, Any]
-) -> Job:
-    """Record a job and queue it once the transaction commits."""
-    from annotator import tasks
-
-    job = Job.objects.create(
-        kind=kind, campaign=campaign, params=params, created_by=user
-    )
-    task = {
-        Job.Kind.AGREEMENT: tasks.run_agreement_job_task,
-        Job.Kind.EXPORT: tasks.run_export_job_task,
-    }[kind]
-    transaction.on_commit(lambda: task.delay(job.pk))
+def _running(job_id: int, *related: str) -> Job | None:
+    """The job, started (again, after an interrupted run); None once finished."""
+    job = Job.objects.select_related(*related).filter(pk=job_id).first()
+    if job is None or not job.start():
+        return None
     return job
-
-
-def start_agreement_job(
-    *,
-    campaign: Campaign,
-    user: Any,
-    bootstrap: int = DEFAULT_BOOTSTRAP,
-    seed: int = 0,
-    chunk_size: int = DEFAULT_CHUNK,
-) -> Job:
-    return start_job(
-        kind=Job.Kind.AGREEMENT,
-        campaign=campaign,
-        user=user,
-        params={"bootstrap": bootstrap, "seed": seed, "chunk_size": chunk_size},
-    )
-
-
-def start_export_job(
-    *, campaign: Campaign, user: Any, fmt: str, include_unresolved: bool = False
-) -> Job:
-    if fmt not in exports.FORMATS:
-        raise ValueError(f"format must be one of {', '.join(exports.FORMATS)}")
-    return start_job(
-        kind=Job.Kind.EXPORT,
-        campaign=campaign,
-        user=user,
-        params={"format": fmt, "include_unresolved": include_unresolved},
-    )
 
 
 # --- Agreement -----------------------------------------------------------------------
@@ -309,28 +246,29 @@ def _chunk_key(job_id: int, index: int) -> str:
 
 def plan_agreement(job_id: int) -> list[tuple[int, int, int]] | None:
     """Fix the job's readers, classes and chunks; returns (index, lo, hi) per chunk."""
-    job = _claim_run(job_id)
+    job = _running(job_id, "campaign__taxonomy")
     if job is None:
         return None
     campaign = job.campaign
-    if "plan" not in job.params:
+    plan = job.params.get("plan")
+    if plan is None:
         readers = campaign_readers(campaign)
         if not readers:
-            _fail(
-                job_id, "The campaign has no submitted reads yet; nothing to measure."
-            )
+            job.fail(NO_READS)
             return None
         chunk_size = int(job.params.get("chunk_size") or DEFAULT_CHUNK)
-        job.params["plan"] = {
-            "reader_ids": [r[0] for r in readers],
-            "reader_names": [r[1] for r in readers],
-            "codes": campaign.taxonomy.codes(),
-            "chunks": chunk_bounds(campaign, chunk_size),
-        }
-        Job.objects.filter(pk=job_id).update(params=job.params)
-    _set_progress(job_id, 2)
-    chunks = job.params["plan"]["chunks"]
-    return [(i, lo, hi) for i, (lo, hi) in enumerate(chunks)]
+        plan = job.fix_plan(
+            {
+                "reader_ids": [r[0] for r in readers],
+                "reader_names": [r[1] for r in readers],
+                "codes": campaign.taxonomy.codes(),
+                "chunks": chunk_bounds(campaign, chunk_size),
+            }
+        )
+        if plan is None:
+            return None
+    job.advance(2)
+    return [(i, lo, hi) for i, (lo, hi) in enumerate(plan["chunks"])]
 
 
 def count_agreement_chunk(job_id: int, index: int, lo: int, hi: int) -> None:
@@ -356,13 +294,9 @@ def count_agreement_chunk(job_id: int, index: int, lo: int, hi: int) -> None:
             seed=int(job.params.get("seed") or 0),
         )
         _save_counts(key, counts)
-    done = sum(
-        default_storage.exists(_chunk_key(job_id, i))
-        for i in range(len(job.params["plan"]["chunks"]))
-    )
-    _set_progress(
-        job_id, 2 + int(93 * done / max(len(job.params["plan"]["chunks"]), 1))
-    )
+    n_chunks = len(job.params["plan"]["chunks"])
+    done = sum(default_storage.exists(_chunk_key(job_id, i)) for i in range(n_chunks))
+    job.advance(2 + 93 * done / max(n_chunks, 1))
 
 
 def _save_counts(key: str, counts: agreement.Counts) -> None:
@@ -381,9 +315,7 @@ def _save_counts(key: str, counts: agreement.Counts) -> None:
     )
     buffer = io.BytesIO()
     np.savez(buffer, meta=meta, **arrays)
-    if default_storage.exists(key):
-        default_storage.delete(key)
-    default_storage.save(key, ContentFile(buffer.getvalue()))
+    storage.overwrite(key, buffer.getvalue())
 
 
 def _load_counts(key: str) -> agreement.Counts:
@@ -409,7 +341,7 @@ def merge_agreement(job_id: int) -> None:
         total = counts if total is None else total + counts
     campaign = job.campaign
     if total is None or not plan["reader_names"]:
-        _fail(job_id, "The campaign has no submitted reads yet; nothing to measure.")
+        job.fail(NO_READS)
         return
     report = agreement.report(
         total, class_codes=plan["codes"], reader_names=plan["reader_names"]
@@ -423,16 +355,9 @@ def merge_agreement(job_id: int) -> None:
     }
     key = f"jobs/{job_id}/agreement.json"
     payload = json.dumps(document, indent=1, sort_keys=False).encode()
-    if default_storage.exists(key):
-        default_storage.delete(key)
-    default_storage.save(key, ContentFile(payload))
-    Job.objects.filter(pk=job_id).update(
-        status=Job.Status.SUCCEEDED,
-        progress=100,
-        result=document,
-        output_key=key,
-        output_sha256=hashlib.sha256(payload).hexdigest(),
-        finished_at=timezone.now(),
+    storage.overwrite(key, payload)
+    job.succeed(
+        result=document, output_key=key, sha256=hashlib.sha256(payload).hexdigest()
     )
     for i in range(len(plan["chunks"])):
         default_storage.delete(_chunk_key(job_id, i))
@@ -476,7 +401,7 @@ def agreement_report(
 
 def run_export(job_id: int) -> None:
     """Write the export to a temporary file, then move it into storage."""
-    job = _claim_run(job_id)
+    job = _running(job_id, "campaign__taxonomy")
     if job is None:
         return
     campaign = job.campaign
@@ -490,37 +415,28 @@ def run_export(job_id: int) -> None:
                 fmt,
                 handle,
                 include_unresolved=bool(job.params.get("include_unresolved")),
-                progress=lambda rows: _set_progress(job_id, 5 + int(85 * rows / total)),
+                progress=lambda rows: job.advance(5 + 85 * rows / total),
             )
         except Exception:
             os.unlink(handle.name)
             raise
-    latest = (
-        Job.objects.filter(
-            campaign=campaign, kind=Job.Kind.AGREEMENT, status=Job.Status.SUCCEEDED
-        )
-        .order_by("-finished_at")
-        .values_list("result", flat=True)
-        .first()
-    )
     document = exports.manifest(
-        campaign, fmt, result, file_name=os.path.basename(key), agreement=latest
+        campaign,
+        fmt,
+        result,
+        file_name=os.path.basename(key),
+        agreement=Job.objects.latest_report(campaign),
     )
     try:
-        for existing in (key, key + ".manifest.json"):
-            if default_storage.exists(existing):
-                default_storage.delete(existing)
         with open(handle.name, "rb") as data:
-            default_storage.save(key, File(data))
-        default_storage.save(
+            storage.overwrite(key, data)
+        storage.overwrite(
             key + ".manifest.json",
-            ContentFile(json.dumps(document, indent=2, ensure_ascii=False).encode()),
+            json.dumps(document, indent=2, ensure_ascii=False).encode(),
         )
     finally:
         os.unlink(handle.name)
-    Job.objects.filter(pk=job_id).update(
-        status=Job.Status.SUCCEEDED,
-        progress=100,
+    job.succeed(
         result={
             "rows": result.rows,
             "methods": result.methods,
@@ -528,12 +444,13 @@ def run_export(job_id: int) -> None:
             "manifest": document,
         },
         output_key=key,
-        output_sha256=result.sha256,
-        finished_at=timezone.now(),
+        sha256=result.sha256,
     )
 
 
 def fail_job(job_id: int, exc: BaseException) -> None:
     """Record why a job failed, for a person (the traceback goes to the log)."""
     logger.exception("job %s failed", job_id, exc_info=exc)
-    _fail(job_id, f"{type(exc).__name__}: {exc}")
+    job = Job.objects.filter(pk=job_id).only("pk", "status").first()
+    if job is not None:
+        job.fail(f"{type(exc).__name__}: {exc}")

@@ -4,6 +4,7 @@ Tasks acknowledge only when done and are requeued if their worker dies
 (settings: acks_late, reject_on_worker_lost); every step is idempotent, so a
 redelivered task repeats work without duplicating output. Database connection
 errors are retried; any other error marks the job failed with its message.
+Imports run one way: services queue these tasks, these call jobs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 from celery import chord, group, shared_task
 from django.db import InterfaceError, OperationalError
+
+from annotator import jobs
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 RETRY = {
@@ -26,8 +29,6 @@ RETRY = {
 
 
 def _run(job_id: int, step: Callable[..., Any], *args: Any) -> Any:
-    from annotator import jobs
-
     try:
         return step(job_id, *args)
     except TRANSIENT:
@@ -40,37 +41,29 @@ def _run(job_id: int, step: Callable[..., Any], *args: Any) -> Any:
 @shared_task(ignore_result=True, **RETRY)
 def run_agreement_job_task(job_id: int) -> None:
     """Plan the job, then count its chunks in parallel and merge them."""
-    from annotator import jobs
-
     chunks = _run(job_id, jobs.plan_agreement)
     if chunks is None:
+        return
+    if not chunks:
+        agreement_merge_task.delay(job_id)
         return
     header = group(
         agreement_chunk_task.si(job_id, index, lo, hi) for index, lo, hi in chunks
     )
-    if not chunks:
-        agreement_merge_task.delay(job_id)
-        return
     chord(header)(agreement_merge_task.si(job_id))
 
 
 @shared_task(**RETRY)
 def agreement_chunk_task(job_id: int, index: int, lo: int, hi: int) -> int:
-    from annotator import jobs
-
     _run(job_id, jobs.count_agreement_chunk, index, lo, hi)
     return index
 
 
 @shared_task(ignore_result=True, **RETRY)
 def agreement_merge_task(job_id: int) -> None:
-    from annotator import jobs
-
     _run(job_id, jobs.merge_agreement)
 
 
 @shared_task(ignore_result=True, **RETRY)
 def run_export_job_task(job_id: int) -> None:
-    from annotator import jobs
-
     _run(job_id, jobs.run_export)

@@ -6,19 +6,21 @@ import os
 from typing import Any
 
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import exports, jobs
+from annotator import exports, services
+from annotator.jobs import DEFAULT_CHUNK
 from annotator.models import Campaign, Job
 from api.permissions import IsManager
 from api.serializers import JobListSerializer, JobSerializer
@@ -28,7 +30,7 @@ class AgreementRequestSerializer(serializers.Serializer):
     bootstrap = serializers.IntegerField(min_value=0, max_value=2000, default=200)
     seed = serializers.IntegerField(min_value=0, default=0)
     chunk_size = serializers.IntegerField(
-        min_value=100, max_value=1_000_000, default=jobs.DEFAULT_CHUNK
+        min_value=100, max_value=1_000_000, default=DEFAULT_CHUNK
     )
 
 
@@ -51,7 +53,7 @@ class AgreementJobView(APIView):
         campaign = _campaign(request, pk)
         payload = AgreementRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        job = jobs.start_agreement_job(
+        job = services.start_agreement_job(
             campaign=campaign, user=request.user, **payload.validated_data
         )
         job.refresh_from_db()
@@ -68,7 +70,7 @@ class ExportJobView(APIView):
         campaign = _campaign(request, pk)
         payload = ExportRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        job = jobs.start_export_job(
+        job = services.start_export_job(
             campaign=campaign,
             user=request.user,
             fmt=payload.validated_data["format"],
@@ -78,10 +80,38 @@ class ExportJobView(APIView):
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class JobPagination(PageNumberPagination):
+class JobPagination(CursorPagination):
+    """Pages by cursor on the list index, newest first, with the filtered total.
+
+    A cursor page is one index range scan however deep it is (no OFFSET), and
+    stays put while new jobs arrive; ``count`` is one COUNT of the jobs the
+    filters match, which the jobs page shows.
+    """
+
+    ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(
+        self, queryset: QuerySet, request: Request, view: Any = None
+    ) -> list[Any] | None:
+        self.count = queryset.count()
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        response = super().get_paginated_response(data)
+        response.data = {"count": self.count, **response.data}
+        return response
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"] = {
+            "count": {"type": "integer", "example": 123},
+            **paginated["properties"],
+        }
+        paginated["required"] = ["count", *paginated.get("required", [])]
+        return paginated
 
 
 class JobViewSet(
@@ -93,6 +123,11 @@ class JobViewSet(
     pagination_class = JobPagination
     queryset = Job.objects.select_related("created_by").order_by("-created_at", "-id")
     filterset_fields = ["campaign", "kind", "status"]
+
+    def get_queryset(self) -> QuerySet:
+        if self.action == "list":
+            return Job.objects.for_list()
+        return super().get_queryset()
 
     def get_serializer_class(self) -> type:
         return JobListSerializer if self.action == "list" else JobSerializer

@@ -361,25 +361,12 @@ class JobSerializer(serializers.ModelSerializer):
 
 class JobListSerializer(JobSerializer):
     """A job in a list: a short ``summary`` instead of the full result (an agreement
-    report is tens of kilobytes; fetch it from the job's detail)."""
+    report can be megabytes; fetch it from the job's detail)."""
 
-    summary = serializers.SerializerMethodField()
+    summary = serializers.DictField(read_only=True, allow_null=True)
 
     class Meta(JobSerializer.Meta):
         fields = [f for f in JobSerializer.Meta.fields if f != "result"] + ["summary"]
-
-    @extend_schema_field(serializers.DictField())
-    def get_summary(self, job: Job) -> dict[str, Any] | None:
-        result = job.result or {}
-        if not result:
-            return None
-        if job.kind == Job.Kind.AGREEMENT:
-            return {
-                "n_exams": result.get("n_exams"),
-                "n_readers": len(result.get("readers", [])),
-                "bootstrap": result.get("bootstrap"),
-            }
-        return {"rows": result.get("rows"), "methods": result.get("methods")}
 
 
 class TokenRequestSerializer(serializers.Serializer):

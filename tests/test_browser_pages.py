@@ -404,8 +404,8 @@ def test_manager_dashboard_computes_agreement_and_charts_kappa_with_intervals(
 def test_jobs_page_follows_a_running_job_and_downloads_its_output(
     browser, console, live_server, study, cast, shots
 ):
-    jobs.start_agreement_job(campaign=study, user=cast.manager, bootstrap=20)
-    jobs.start_export_job(campaign=study, user=cast.manager, fmt="jsonl")
+    services.start_agreement_job(campaign=study, user=cast.manager, bootstrap=20)
+    services.start_export_job(campaign=study, user=cast.manager, fmt="jsonl")
     Job.objects.create(
         kind="agreement",
         campaign=study,

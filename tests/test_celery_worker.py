@@ -156,7 +156,7 @@ def test_agreement_job_runs_on_a_worker_with_chunks_and_progress(
     cast, campaign = make_study(600)
     worker = Worker(worker_env, queue, tmp_path / "worker.log")
     try:
-        job = jobs.start_agreement_job(
+        job = services.start_agreement_job(
             campaign=campaign, user=cast.manager, bootstrap=40, chunk_size=100
         )
         job = wait_for(job, 120)
@@ -178,7 +178,9 @@ def test_killing_the_worker_mid_export_loses_no_job_and_changes_no_byte(
 
     first = Worker(worker_env, queue, tmp_path / "first.log")
     try:
-        job = jobs.start_export_job(campaign=campaign, user=cast.manager, fmt="jsonl")
+        job = services.start_export_job(
+            campaign=campaign, user=cast.manager, fmt="jsonl"
+        )
         job = wait_for(
             job, 120, until=lambda j: j.status == "running" and 5 < j.progress < 90
         )

@@ -25,7 +25,7 @@ CODES = ["SR", "AF", "RBBB", "LBBB", "NORM"]
 def _run_queued_jobs(monkeypatch, django_capture_on_commit_callbacks, inline_tasks):
     """Jobs are queued once their transaction commits; the test's transaction never
     commits, so each start runs its callbacks as the start returns."""
-    from annotator import jobs
+    from annotator.services import jobs
 
     original = jobs.start_job
 
@@ -154,9 +154,7 @@ def test_chunked_job_equals_the_unchunked_computation(study, cast):
 
 
 def services_job(campaign, cast, **params) -> Job:
-    from annotator import jobs
-
-    job = jobs.start_agreement_job(campaign=campaign, user=cast.manager, **params)
+    job = services.start_agreement_job(campaign=campaign, user=cast.manager, **params)
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     return job

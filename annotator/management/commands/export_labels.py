@@ -28,20 +28,12 @@ class Command(BaseCommand):
         campaign = Campaign.objects.filter(name=options["campaign"]).first()
         if campaign is None:
             raise CommandError(f"No campaign named {options['campaign']!r}.")
-        latest = (
-            Job.objects.filter(
-                campaign=campaign, kind=Job.Kind.AGREEMENT, status=Job.Status.SUCCEEDED
-            )
-            .order_by("-finished_at")
-            .values_list("result", flat=True)
-            .first()
-        )
         result, manifest = exports.export_to_path(
             campaign,
             options["format"],
             options["out"],
             include_unresolved=options["include_unresolved"],
-            agreement=latest,
+            agreement=Job.objects.latest_report(campaign),
         )
         self.stderr.write(
             f"Wrote {result.rows} exams to {options['out']} (sha256 {result.sha256}) "
