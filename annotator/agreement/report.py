@@ -1,0 +1,244 @@
+"""The agreement report (DESIGN section 6) from merged counts, as a JSON-ready dict.
+
+Part of :mod:`annotator.agreement`: levels (class, micro, macro), bootstrap
+intervals and the ``undefined`` reasons, assembled into :func:`report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from annotator.agreement.counts import Counts
+from annotator.agreement.formulas import (
+    CLASS_STATISTICS,
+    READER_STATISTICS,
+    REASONS,
+    from_counts,
+    macro_mean,
+)
+
+__all__ = ["report"]
+
+
+@dataclass
+class _Stat:
+    """One statistic at one level (class, micro or macro) with its interval.
+
+    Arrays end with the class axis (length 1 for micro and macro); a leading pair
+    or reader axis comes first where the statistic has one.
+    """
+
+    value: NDArray
+    reason: NDArray
+    n_replicates: int
+    low: NDArray | None = None
+    high: NDArray | None = None
+    n_defined: NDArray | None = None  # replicates where defined
+    n_classes: NDArray | None = None  # macro: classes averaged
+
+    def put(self, index: tuple, key: str, out: dict, undefined: dict, ci: dict) -> None:
+        """Write value, reason and interval at ``index`` under ``key``."""
+        value, reason = float(self.value[index]), int(self.reason[index])
+        out[key] = None if reason else value
+        if reason:
+            undefined[key] = (
+                REASONS[reason] if reason < len(REASONS) else ("zero denominator")
+            )
+        if not self.n_replicates:
+            return
+        n_defined, b = int(self.n_defined[index]), self.n_replicates
+        if reason or 2 * n_defined < b:
+            ci[key] = None
+            if not reason:
+                undefined.setdefault("ci95", {})[key] = (
+                    "undefined in more than half of the bootstrap replicates "
+                    f"({b - n_defined} of {b})"
+                )
+        else:
+            ci[key] = [float(self.low[index]), float(self.high[index])]
+
+
+def _stat(point: tuple, boot: NDArray | None, n_replicates: int) -> _Stat:
+    stat = _Stat(point[0], point[1], n_replicates)
+    if boot is not None:
+        stat.n_defined = (~np.isnan(boot)).sum(axis=0)
+        # All-NaN columns get zeros (their interval is discarded anyway) so that
+        # nanpercentile has nothing to warn about.
+        safe = np.where(stat.n_defined > 0, boot, 0.0)
+        if safe.size:
+            stat.low, stat.high = np.nanpercentile(safe, [2.5, 97.5], axis=0)
+        else:  # no reader pairs
+            stat.low = stat.high = np.zeros(safe.shape[1:])
+    return stat
+
+
+def _levels(counts: Counts) -> dict[str, dict[str, _Stat]]:
+    """Every statistic at the levels 'class', 'micro' and 'macro'."""
+    k, b = counts.n_classes, counts.n_bootstrap
+    point = from_counts(counts.point, k, counts.has_consensus)
+    boot = None
+    if counts.boot is not None:
+        boot = from_counts(counts.boot, k, counts.has_consensus)
+    levels: dict[str, dict[str, _Stat]] = {"class": {}, "micro": {}, "macro": {}}
+    for name, (per_class, micro) in point.items():
+        boot_class = boot_micro = boot_macro = None
+        if boot is not None:
+            (boot_class, _), (boot_micro, _) = boot[name]
+            boot_macro = macro_mean(boot_class)[0]
+        levels["class"][name] = _stat(per_class, boot_class, b)
+        levels["micro"][name] = _stat(micro, boot_micro, b)
+        mean, reason, n = macro_mean(per_class[0])
+        levels["macro"][name] = _stat((mean, reason), boot_macro, b)
+        levels["macro"][name].n_classes = n
+    return levels
+
+
+def _section(
+    stats: dict[str, _Stat],
+    index: tuple[int, ...],
+    names: Sequence[str],
+    bootstrap: bool,
+    pairs: Sequence[tuple[int, str]] | None = None,
+) -> dict[str, Any]:
+    """One report dict: statistics, Cohen's kappa by pair, ``ci95``, ``undefined``.
+
+    ``index`` selects the exam-class slot (a reader index first for reader
+    statistics); pairs are (pair index, "a|b"), None for no ``cohen_kappa`` key.
+    """
+    out: dict[str, Any] = {}
+    undefined: dict[str, Any] = {}
+    ci: dict[str, Any] = {}
+    for name in names:
+        stats[name].put(index, name, out, undefined, ci)
+    if pairs is not None:
+        by_pair, ci_pairs, undefined_pairs = {}, {}, {}
+        for p, key in pairs:
+            stats["cohen_kappa"].put(
+                (p, *index), key, by_pair, undefined_pairs, ci_pairs
+            )
+        out["cohen_kappa"] = by_pair
+        if bootstrap:
+            ci["cohen_kappa"] = ci_pairs
+        if "ci95" in undefined_pairs:
+            undefined.setdefault("ci95", {})["cohen_kappa"] = undefined_pairs.pop(
+                "ci95"
+            )
+        if undefined_pairs:
+            undefined["cohen_kappa"] = undefined_pairs
+    out["ci95"] = ci
+    out["undefined"] = undefined
+    return out
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def report(
+    counts: Counts, *, class_codes: Sequence[str], reader_names: Sequence[str]
+) -> dict[str, Any]:
+    """The agreement report (DESIGN section 6) as a JSON-ready dict.
+
+    Shape::
+
+        {"n_exams": int,                     # exams with at least one reading
+         "readers": [name, ...],
+         "classes": {code: {"n_positive_reads", "prevalence", "observed_agreement",
+                            "fleiss_kappa", "krippendorff_alpha", "pabak", "ac1",
+                            "positive_agreement", "negative_agreement",
+                            "cohen_kappa": {"a|b": value},
+                            "ci95": {statistic: [low, high] | None,
+                                     "cohen_kappa": {"a|b": [low, high] | None}},
+                            "undefined": {statistic: reason,
+                                          "cohen_kappa": {"a|b": reason},
+                                          "ci95": {statistic: reason, ...}}}},
+         "reader_stats": {name: {code: {"sensitivity", "specificity", "ppv", "f1",
+                                        "ci95", "undefined"}}},
+         "macro": {...}, "micro": {...}}
+
+    DESIGN section 6 uses the key "readers" twice (the list of names and the
+    per-reader statistics), which one JSON object cannot hold: the list keeps
+    "readers" and the per-reader dict is "reader_stats" (``{}`` without a consensus).
+
+    Values are floats, or None when undefined (the reason is in ``undefined``); never
+    NaN. ``ci95`` is ``{}`` without a bootstrap; an interval is None when its
+    statistic is undefined, or undefined in more than half of the replicates (then
+    ``undefined["ci95"]`` says so). Pairs are "a|b" with a < b, for the pairs of
+    readers who share at least one exam. ``macro`` averages each statistic over the
+    classes where it is defined (``n_classes`` counts them; its interval averages,
+    in each replicate, the classes defined in that replicate); ``micro`` computes each
+    statistic once from the counts summed over classes (every exam-class pair is a
+    unit). Both also hold ``cohen_kappa`` by pair and, with a consensus,
+    ``reader_stats`` by reader. The caller adds ``campaign`` and ``taxonomy``.
+    """
+    class_codes, reader_names = list(class_codes), list(reader_names)
+    if len(class_codes) != counts.n_classes or len(set(class_codes)) != len(
+        class_codes
+    ):
+        raise ValueError("class_codes must be unique and match the classes axis")
+    if (
+        len(reader_names) != counts.n_readers
+        or len(set(reader_names)) != counts.n_readers
+    ):
+        raise ValueError("reader_names must be unique and match the readers axis")
+    if any("|" in name for name in reader_names):
+        raise ValueError("reader names cannot contain '|' (it separates pair names)")
+    bootstrap = counts.n_bootstrap > 0
+    levels = _levels(counts)
+    pairs = sorted(
+        (
+            (p, "|".join(sorted((reader_names[a], reader_names[b]))))
+            for p, (a, b) in enumerate(combinations(range(counts.n_readers), 2))
+            if counts.point["PN"][p] > 0
+        ),
+        key=lambda item: item[1],
+    )
+    scalars = ("n_positive_reads", *CLASS_STATISTICS)
+
+    classes = {}
+    for k, code in enumerate(class_codes):
+        section = _section(levels["class"], (k,), scalars, bootstrap, pairs)
+        section["n_positive_reads"] = _number(section["n_positive_reads"])
+        section["ci95"].pop("n_positive_reads", None)
+        classes[code] = section
+    reader_stats: dict[str, Any] = {}
+    if counts.has_consensus:
+        reader_stats = {
+            name: {
+                code: _section(levels["class"], (j, k), READER_STATISTICS, bootstrap)
+                for k, code in enumerate(class_codes)
+            }
+            for j, name in enumerate(reader_names)
+        }
+    summary = {}
+    for level in ("macro", "micro"):
+        stats = levels[level]
+        section = _section(stats, (0,), CLASS_STATISTICS, bootstrap, pairs)
+        if level == "macro":
+            n_classes = {
+                name: int(stats[name].n_classes[0]) for name in CLASS_STATISTICS
+            }
+            n_classes["cohen_kappa"] = {
+                key: int(stats["cohen_kappa"].n_classes[p, 0]) for p, key in pairs
+            }
+            section = {"n_classes": n_classes, **section}
+        if counts.has_consensus:
+            section["reader_stats"] = {
+                name: _section(stats, (j, 0), READER_STATISTICS, bootstrap)
+                for j, name in enumerate(reader_names)
+            }
+        summary[level] = section
+    return {
+        "n_exams": _number(counts.point["T"][1:].sum()),
+        "readers": reader_names,
+        "classes": classes,
+        "reader_stats": reader_stats,
+        "macro": summary["macro"],
+        "micro": summary["micro"],
+    }
