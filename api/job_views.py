@@ -1,4 +1,4 @@
-"""Background jobs over the API: start agreement and export jobs, follow, download."""
+"""Background jobs over the API: start, follow and download jobs; agreement reports."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -19,9 +25,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import exports, services
+from annotator import exports, reports, services
 from annotator.jobs import DEFAULT_CHUNK
 from annotator.models import Campaign, Job
+from annotator.roles import is_manager
 from api.permissions import IsManager
 from api.serializers import JobListSerializer, JobSerializer
 
@@ -168,3 +175,103 @@ class JobViewSet(
         if key == job.output_key and job.output_sha256:
             response["Digest"] = f"sha-256={job.output_sha256}"
         return response
+
+
+# --- Agreement reports for the dashboard ---------------------------------------------
+
+
+def _managed_campaign(request: Request, pk: int) -> Campaign:
+    """The campaign, for a manager; anyone else is told there is no such campaign
+    (the same 404 as an unknown id, so an id reveals nothing)."""
+    campaign = None
+    if is_manager(request.user):
+        campaign = Campaign.objects.visible_to(request.user).filter(pk=pk).first()
+    if campaign is None:
+        raise NotFound()
+    return campaign
+
+
+def _no_report() -> Response:
+    # Returned, not raised: the API's handler words every raised 404 alike.
+    return Response(
+        {
+            "detail": _(
+                "This campaign has no agreement report yet: start an agreement "
+                "job and wait for it to succeed."
+            )
+        },
+        status=status.HTTP_404_NOT_FOUND,
+    )
+
+
+class CampaignReportView(APIView):
+    """The campaign's latest agreement report without the per-pair Cohen's kappa
+    (managers); ``report/pairs/`` gives those one class at a time."""
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                description="The report (DESIGN §6) without `cohen_kappa`, "
+                "plus `job`: {id, finished_at, params}"
+            ),
+            404: OpenApiResponse(description="No such campaign, or no report yet"),
+        }
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        campaign = _managed_campaign(request, pk)
+        job = Job.objects.succeeded_agreements(campaign).first()
+        if job is None:
+            return _no_report()
+        document = reports.without_pairs(job.result)
+        document["job"] = {
+            "id": job.pk,
+            "finished_at": serializers.DateTimeField().to_representation(
+                job.finished_at
+            ),
+            "params": job.params,
+        }
+        return Response(document)
+
+
+class KappaMatrixSerializer(serializers.Serializer):
+    readers = serializers.ListField(child=serializers.CharField())
+    code = serializers.CharField()
+    kappa = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(allow_null=True))
+    )
+
+
+class CampaignReportPairsView(APIView):
+    """Cohen's kappa of every reader pair for one class of the latest report, as
+    a square matrix in the report's reader order (diagonal null) (managers)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("code", str, required=True)],
+        responses={
+            200: KappaMatrixSerializer,
+            400: inline_serializer("UnknownCode", {"code": serializers.CharField()}),
+            404: OpenApiResponse(description="No such campaign, or no report yet"),
+        },
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        campaign = _managed_campaign(request, pk)
+        code = request.query_params.get("code", "").strip()
+        if not code:
+            raise ValidationError({"code": _("Name the class: ?code=CODE.")})
+        job = Job.objects.succeeded_agreements(campaign).with_report_class(code).first()
+        if job is None:
+            return _no_report()
+        if not isinstance(job.report_class, dict):
+            raise ValidationError(
+                {"code": _("The latest report has no class %(code)s.") % {"code": code}}
+            )
+        readers = job.report_readers or []
+        return Response(
+            {
+                "readers": readers,
+                "code": code,
+                "kappa": reports.pair_matrix(
+                    readers, job.report_class.get(reports.PAIRS) or {}
+                ),
+            }
+        )

@@ -29,6 +29,16 @@ urlpatterns = [
         job_views.ExportJobView.as_view(),
         name="campaign-exports",
     ),
+    path(
+        "campaigns/<int:pk>/report/",
+        job_views.CampaignReportView.as_view(),
+        name="campaign-report",
+    ),
+    path(
+        "campaigns/<int:pk>/report/pairs/",
+        job_views.CampaignReportPairsView.as_view(),
+        name="campaign-report-pairs",
+    ),
     path("exams/<int:pk>/signal/", signal.ExamSignalView.as_view(), name="exam-signal"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q, Value
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -27,6 +28,15 @@ class JobQuerySet(models.QuerySet):
         return self.filter(
             campaign=campaign, kind=Job.Kind.AGREEMENT, status=Job.Status.SUCCEEDED
         ).order_by("-finished_at", "-id")
+
+    def with_report_class(self, code: str) -> JobQuerySet:
+        """Without the result, but with two parts of it read in the database:
+        ``report_readers`` (the names) and ``report_class`` (the entry of class
+        ``code``, None when the report has no such class)."""
+        return self.defer("result").annotate(
+            report_readers=KeyTransform("readers", "result"),
+            report_class=KeyTransform(code, KeyTransform("classes", "result")),
+        )
 
     def latest_report(self, campaign: Campaign) -> dict[str, Any] | None:
         """The report of the campaign's latest succeeded agreement job, or None."""
