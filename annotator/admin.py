@@ -10,7 +10,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from annotator import services
 from annotator.models import (
@@ -42,7 +45,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Exam)
-class ExamAdmin(admin.ModelAdmin):
+class ExamAdmin(ReadOnlyAdmin):
+    """Exams come from ``import_exams`` only (a signal must exist for each)."""
+
     list_display = [
         "exam_id",
         "dataset",
@@ -56,16 +61,6 @@ class ExamAdmin(admin.ModelAdmin):
     ]
     list_filter = ["dataset", "source_format", "sex"]
     search_fields = ["exam_id", "patient_pseudonym"]
-    readonly_fields = [
-        "signal_key",
-        "signal_sha256",
-        "signal_dtype",
-        "signal_gain",
-        "n_samples",
-        "sampling_rate",
-        "lead_names",
-        "imported_at",
-    ]
 
 
 @admin.register(PatientLink)
@@ -103,11 +98,21 @@ class TaxonomyVersionAdmin(admin.ModelAdmin):
 
 
 class CampaignForm(forms.ModelForm):
-    """Campaign fields plus the datasets whose exams it covers."""
+    """Campaign fields, its readers, and the datasets whose exams it covers.
 
+    The rules are the services': ``Campaign.clean()`` runs with the model's
+    validation, and ``services.check_campaign`` right after, so a refusal is
+    shown next to its field and nothing is saved.
+    """
+
+    readers = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+        widget=FilteredSelectMultiple(_("readers"), is_stacked=False),
+    )
     add_datasets = forms.MultipleChoiceField(
         required=False,
-        help_text="Every exam of these datasets joins the campaign on save.",
+        help_text=_("Every exam of these datasets joins the campaign on save."),
     )
 
     class Meta:
@@ -116,11 +121,9 @@ class CampaignForm(forms.ModelForm):
             "name",
             "description",
             "taxonomy",
-            "readers",
             "adjudicators",
             "readers_per_exam",
             "show_machine_statements",
-            "show_other_readers",
             "adjudication_policy",
             "adjudication_codes",
             "majority_vote",
@@ -131,39 +134,90 @@ class CampaignForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         datasets = Exam.objects.order_by().values_list("dataset", flat=True).distinct()
         self.fields["add_datasets"].choices = [(d, d) for d in sorted(datasets)]
+        if self.instance.pk is not None:
+            self.fields["readers"].initial = list(self.instance.readers.all())
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors:
+            return
+        try:
+            services.check_campaign(
+                self.instance,
+                readers=list(self.cleaned_data.get("readers") or []),
+                adjudicators=list(self.cleaned_data.get("adjudicators") or []),
+            )
+        except services.CampaignRefused as refusal:
+            field = refusal.field if refusal.field in self.fields else None
+            self.add_error(field, str(refusal))
 
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    """Campaigns are created and changed by the campaign services, as elsewhere."""
+
     form = CampaignForm
     list_display = [
         "name",
         "taxonomy",
         "readers_per_exam",
         "adjudication_policy",
+        "n_exams",
+        "n_reads_submitted",
         "created_at",
     ]
-    filter_horizontal = ["readers", "adjudicators"]
+    filter_horizontal = ["adjudicators"]
     search_fields = ["name"]
 
     def save_model(
         self, request: HttpRequest, obj: Campaign, form: Any, change: bool
     ) -> None:
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        data = form.cleaned_data
+        options = {
+            field: data[field]
+            for field in CampaignForm.Meta.fields
+            if field not in {"name", "adjudicators", "taxonomy", "readers_per_exam"}
+        }
+        people = {
+            "readers": list(data["readers"]),
+            "adjudicators": list(data["adjudicators"]),
+        }
+        if change:
+            changed = {
+                field: data[field]
+                for field in form.changed_data
+                if field in CampaignForm.Meta.fields and field != "adjudicators"
+            }
+            campaign = services.change_campaign(
+                campaign=Campaign.objects.get(pk=obj.pk), **people, **changed
+            )
+        else:
+            campaign = services.create_campaign(
+                name=data["name"],
+                taxonomy=data["taxonomy"],
+                readers_per_exam=data["readers_per_exam"],
+                exams=Exam.objects.none(),
+                created_by=request.user,
+                **people,
+                **options,
+            )
+            obj.pk = campaign.pk
+        datasets = data.get("add_datasets") or []
+        if datasets:
+            added = services.add_exams(
+                campaign=campaign,
+                exams=Exam.objects.filter(dataset__in=datasets).order_by("pk"),
+            )
+            self.message_user(
+                request,
+                _("%(n)d exams added to the campaign.") % {"n": added},
+            )
+        obj.refresh_from_db()
 
     def save_related(
         self, request: HttpRequest, form: Any, formsets: Any, change: bool
     ) -> None:
-        super().save_related(request, form, formsets, change)
-        datasets = form.cleaned_data.get("add_datasets") or []
-        if datasets:
-            added = services.add_exams(
-                campaign=form.instance,
-                exams=Exam.objects.filter(dataset__in=datasets).order_by("pk"),
-            )
-            self.message_user(request, f"{added} exams added to the campaign.")
+        """Readers and adjudicators were saved by the service, with its checks."""
 
 
 @admin.register(CampaignExam)

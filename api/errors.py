@@ -22,7 +22,11 @@ class PreconditionRequired(APIException):
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus workflow errors and model validation as JSON."""
     if isinstance(exc, WorkflowError):
-        return Response({"detail": str(exc)}, status=exc.status)
+        data: dict[str, Any] = {"detail": str(exc)}
+        field = getattr(exc, "field", None)
+        if field:
+            data[field] = [str(exc)]  # beside its field, as a form shows it
+        return Response(data, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         return Response({"detail": " ".join(exc.messages)}, status=400)
     response = drf_exception_handler(exc, context)

@@ -120,7 +120,6 @@ class CampaignSerializer(serializers.ModelSerializer):
             "readers",
             "adjudicators",
             "show_machine_statements",
-            "show_other_readers",
             "adjudication_policy",
             "adjudication_codes",
             "majority_vote",
@@ -131,8 +130,7 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
     def get_progress(self, campaign: Campaign) -> dict[str, int]:
-        progress = self.context.get("progress", {})
-        return progress.get(campaign.pk, {})
+        return campaign.progress_for(self.context["request"].user)
 
 
 class CampaignCreateSerializer(serializers.Serializer):
@@ -151,7 +149,6 @@ class CampaignCreateSerializer(serializers.Serializer):
     )
     readers_per_exam = serializers.IntegerField(min_value=1, max_value=20, default=2)
     show_machine_statements = serializers.BooleanField(default=False)
-    show_other_readers = serializers.BooleanField(default=False)
     adjudication_policy = serializers.ChoiceField(
         choices=Campaign.AdjudicationPolicy.choices,
         default=Campaign.AdjudicationPolicy.ANY,
@@ -163,13 +160,6 @@ class CampaignCreateSerializer(serializers.Serializer):
     lease_minutes = serializers.IntegerField(
         min_value=1, max_value=7 * 24 * 60, required=False
     )
-
-    def validate_name(self, value: str) -> str:
-        if Campaign.objects.filter(name=value).exists():
-            raise serializers.ValidationError(
-                "A campaign with this name exists already."
-            )
-        return value
 
     def _users(self, usernames: list[str]) -> list[Any]:
         users = list(User.objects.filter(username__in=usernames, is_active=True))
@@ -208,13 +198,6 @@ class CampaignCreateSerializer(serializers.Serializer):
         elif not Exam.objects.filter(dataset=attrs["dataset"]).exists():
             raise serializers.ValidationError(
                 {"dataset": f"No exams in dataset {attrs['dataset']!r}."}
-            )
-        if (
-            attrs["adjudication_policy"] == "classes"
-            and not attrs["adjudication_codes"]
-        ):
-            raise serializers.ValidationError(
-                {"adjudication_codes": "Policy 'classes' needs classes to adjudicate."}
             )
         return attrs
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -103,6 +103,43 @@ class ExamPagination(CursorPagination):
     max_page_size = 500
 
 
+class QueuePagination(CursorPagination):
+    """The adjudication queue in exam order, by cursor (no OFFSET walk).
+
+    The total comes from the campaign's counters, not from counting rows.
+    """
+
+    ordering = "exam_id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def get_paginated_response(self, data: Any) -> Response:
+        response = super().get_paginated_response(data)
+        response.data = {"count": self.count, **response.data}
+        return response
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        paged = super().get_paginated_response_schema(schema)
+        paged["properties"] = {
+            "count": {"type": "integer"},
+            **paged["properties"],
+        }
+        return paged
+
+
+class DecisionPagination(CursorPagination):
+    """Decisions newest last, by cursor on (reader, id) or the primary key."""
+
+    ordering = "id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
 class CallerQuerysetMixin:
     """Viewsets whose rows depend on the caller; the schema generator has none."""
 
@@ -128,21 +165,10 @@ class ExamViewSet(CallerQuerysetMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
-        context["show_machine_statements"] = _sees_machine_statements(self.request.user)
+        context["show_machine_statements"] = (
+            Campaign.objects.shows_machine_statements_to(self.request.user)
+        )
         return context
-
-
-def _sees_machine_statements(user: Any, campaign: Campaign | None = None) -> bool:
-    """Readers are blinded to the machine's statements unless their campaign allows."""
-    if is_manager(user):
-        return True
-    if campaign is not None:
-        if campaign.adjudicators.filter(pk=user.pk).exists():
-            return True
-        return campaign.show_machine_statements
-    return not Campaign.objects.filter(
-        readers=user, show_machine_statements=False
-    ).exists()
 
 
 class CampaignViewSet(
@@ -166,15 +192,10 @@ class CampaignViewSet(
     def caller_queryset(self, user: Any) -> Any:
         return (
             Campaign.objects.visible_to(user)
+            .with_progress(user)
             .prefetch_related("readers", "adjudicators")
             .order_by("-created_at", "id")
         )
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
-        if self.action in {"list", "retrieve"}:
-            context["progress"] = _progress(self.request.user, self.get_queryset())
-        return context
 
     @extend_schema(
         request=s.CampaignCreateSerializer, responses={201: s.CampaignSerializer}
@@ -192,12 +213,8 @@ class CampaignViewSet(
         campaign = services.create_campaign(
             taxonomy=taxonomy, exams=exams, created_by=request.user, **data
         )
-        context = self.get_serializer_context()
-        context["progress"] = _progress(
-            request.user, Campaign.objects.filter(pk=campaign.pk)
-        )
         return Response(
-            s.CampaignSerializer(campaign, context=context).data,
+            s.CampaignSerializer(campaign, context=self.get_serializer_context()).data,
             status=status.HTTP_201_CREATED,
         )
 
@@ -221,7 +238,11 @@ class CampaignViewSet(
         )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        context = {"show_machine_statements": campaign.show_machine_statements}
+        context = {
+            "show_machine_statements": campaign.shows_machine_statements_to(
+                request.user
+            )
+        }
         return Response(
             {
                 "assignment": assignment.pk,
@@ -239,10 +260,11 @@ class CampaignViewSet(
         (404 for a campaign one cannot see) stay the same.
         """
         try:
-            campaign = Campaign.objects.filter(
-                pk=self.kwargs[self.lookup_url_kwarg or "pk"],
-                readers=self.request.user,
-            ).first()
+            campaign = (
+                Campaign.objects.read_by(self.request.user)
+                .filter(pk=self.kwargs[self.lookup_url_kwarg or "pk"])
+                .first()
+            )
         except (TypeError, ValueError, DjangoValidationError):
             campaign = None
         if campaign is None:
@@ -255,16 +277,18 @@ class CampaignViewSet(
     def adjudication(self, request: Request, pk: str | None = None) -> Response:
         """The disagreement queue (adjudicated exams too, with ``?state=all``)."""
         campaign = self._adjudicated_campaign()
-        states = [CampaignExam.ConsensusState.NEEDS_ADJUDICATION]
-        if request.query_params.get("state") == "all":
-            states.append(CampaignExam.ConsensusState.ADJUDICATED)
+        everything = request.query_params.get("state") == "all"
         links = (
-            CampaignExam.objects.filter(campaign=campaign, consensus_state__in=states)
+            CampaignExam.objects.filter(campaign=campaign)
+            .adjudication_queue(include_adjudicated=everything)
             .select_related("exam")
-            .order_by("exam_id")
         )
-        page = self.paginate_queryset(links)
-        return self.get_paginated_response(_queue_items(campaign, page))
+        count = campaign.n_needs_adjudication
+        if everything:
+            count += campaign.n_adjudicated
+        paginator = QueuePagination(count)
+        page = paginator.paginate_queryset(links, request, view=self)
+        return paginator.get_paginated_response(_queue_items(campaign, page))
 
     @extend_schema(
         request=s.AdjudicationInputSerializer, responses={200: s.AdjudicationSerializer}
@@ -288,8 +312,7 @@ class CampaignViewSet(
 
     def _adjudicated_campaign(self) -> Campaign:
         campaign = self.get_object()
-        user = self.request.user
-        if not (is_manager(user) or campaign.adjudicators.filter(pk=user.pk).exists()):
+        if not campaign.is_adjudicated_by(self.request.user):
             # Readers must not learn that a queue exists: same answer as a foreign id.
             raise NotFound()
         return campaign
@@ -299,50 +322,6 @@ def _default_taxonomy() -> TaxonomyVersion:
     from annotator.taxonomy import load_default_taxonomy
 
     return load_default_taxonomy()
-
-
-def _progress(user: Any, campaigns: Any) -> dict[int, dict[str, int]]:
-    """Counts per campaign; consensus states only for those who may see them."""
-    ids = list(campaigns.values_list("pk", flat=True))
-    result: dict[int, dict[str, int]] = defaultdict(dict)
-    for row in (
-        CampaignExam.objects.filter(campaign_id__in=ids)
-        .values("campaign_id")
-        .annotate(exams=Count("pk"))
-    ):
-        result[row["campaign_id"]]["exams"] = row["exams"]
-    for row in (
-        Assignment.objects.filter(campaign_id__in=ids)
-        .values("campaign_id")
-        .annotate(
-            reads_submitted=Count("pk", filter=Q(status=Assignment.Status.SUBMITTED)),
-            claims_open=Count("pk", filter=Q(status=Assignment.Status.CLAIMED)),
-            my_reads_submitted=Count(
-                "pk", filter=Q(status=Assignment.Status.SUBMITTED, reader=user)
-            ),
-            my_claims_open=Count(
-                "pk", filter=Q(status=Assignment.Status.CLAIMED, reader=user)
-            ),
-        )
-    ):
-        campaign_id = row.pop("campaign_id")
-        result[campaign_id].update(row)
-    privileged = (
-        set(ids)
-        if is_manager(user)
-        else set(
-            Campaign.adjudicators.through.objects.filter(
-                campaign_id__in=ids, user=user
-            ).values_list("campaign_id", flat=True)
-        )
-    )
-    for row in (
-        CampaignExam.objects.filter(campaign_id__in=privileged)
-        .values("campaign_id", "consensus_state")
-        .annotate(n=Count("pk"))
-    ):
-        result[row["campaign_id"]][row["consensus_state"]] = row["n"]
-    return result
 
 
 def _queue_items(campaign: Campaign, links: list[CampaignExam]) -> list[dict[str, Any]]:
@@ -444,12 +423,13 @@ class DecisionViewSet(
     model = Decision
     permission_classes = [IsAuthenticated]
     serializer_class = s.DecisionSerializer
+    pagination_class = DecisionPagination
 
     def caller_queryset(self, user: Any) -> Any:
         decisions = Decision.objects.select_related("assignment").order_by("pk")
         if self.action in {"list", "retrieve", "history"} and is_manager(user):
             return decisions
-        return decisions.filter(assignment__reader=user)
+        return decisions.filter(reader_id=user.pk)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         decision = self.get_object()
@@ -463,7 +443,7 @@ class DecisionViewSet(
     def update(self, request: Request, pk: str | None = None) -> Response:
         """Edit a decision: ``If-Match`` must carry its current version."""
         decision = self.get_object()
-        if decision.assignment.reader_id != request.user.pk:
+        if decision.reader_id != request.user.pk:
             raise PermissionDenied("Only the reader who made a decision can edit it.")
         expected = _if_match_version(request)
         payload = s.DecisionInputSerializer(data=request.data)

@@ -29,7 +29,7 @@ def _campaign(request: HttpRequest, pk: int) -> Campaign:
 def read(request: HttpRequest, pk: int) -> HttpResponse:
     """The labeling page: claim, view, label, submit and next."""
     campaign = _campaign(request, pk)
-    if not campaign.readers.filter(pk=request.user.pk).exists():
+    if not campaign.is_read_by(request.user):
         raise Http404("You do not read in this campaign.")
     quality = [{"value": v, "label": label} for v, label in Decision.Quality.choices]
     return render(
@@ -43,10 +43,7 @@ def read(request: HttpRequest, pk: int) -> HttpResponse:
 def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
     """The adjudication page: the queue, the ECG, every reader's labels side by side."""
     campaign = _campaign(request, pk)
-    if not (
-        is_manager(request.user)
-        or campaign.adjudicators.filter(pk=request.user.pk).exists()
-    ):
+    if not campaign.is_adjudicated_by(request.user):
         raise Http404("You do not adjudicate this campaign.")
     return render(request, "frontend/adjudicate.html", {"campaign": campaign})
 

@@ -125,7 +125,11 @@ def import_readings(
         summary.campaign_created = True
     else:
         readers = _readers({r["reader"] for r in rows if r.get("reader")}, summary)
-        campaign.readers.add(*readers.values())
+        # The campaign's rules apply (an adjudicator cannot become a reader).
+        try:
+            services.add_readers(campaign=campaign, readers=list(readers.values()))
+        except services.WorkflowError as exc:
+            raise ReadingsError(f"{path.name}: {exc}") from exc
 
     for number, row in enumerate(rows, start=2):
         where = f"row {number}"

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import services
-from annotator.models import Campaign, Exam, TaxonomyVersion
+from annotator.models import Exam, TaxonomyVersion
 from annotator.taxonomy import load_default_taxonomy
 
 
@@ -53,8 +53,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         users = get_user_model().objects
-        if Campaign.objects.filter(name=options["name"]).exists():
-            raise CommandError(f"A campaign named {options['name']!r} exists already.")
         found = {}
         for role in ("readers", "adjudicators"):
             found[role] = list(users.filter(username__in=options[role], is_active=True))
@@ -92,6 +90,6 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"Campaign {campaign.name!r} (id {campaign.pk}): "
-            f"{campaign.exam_links.count()} exams, {len(found['readers'])} readers, "
+            f"{campaign.n_exams} exams, {len(found['readers'])} readers, "
             f"{campaign.readers_per_exam} per exam."
         )
