@@ -1,33 +1,72 @@
 /**
  * Small helpers the page modules share: JSON calls to the API with the session's
- * CSRF token and the API's own error message, and building DOM nodes.
+ * CSRF token and the API's own error message, the server's enumerations, and
+ * building DOM nodes.
  */
+
+/** A failed API call: `status` is the HTTP status (0: no answer), `message` says what to do. */
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
 
 export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
+  if (match) return decodeURIComponent(match[1]);
+  // CSRF_COOKIE_HTTPONLY deployments: the token of a form on the page.
+  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
 }
 
-/** Fetch JSON from the API; throws an Error carrying the API's `detail` message. */
+/** The API's message: its `detail`, else each field's errors, else the status. */
+function describe(data, status) {
+  if (data?.detail) return String(data.detail);
+  if (data && typeof data === "object") {
+    const parts = Object.entries(data).map(([field, errors]) =>
+      `${field === "non_field_errors" ? "" : `${field}: `}${[].concat(errors).join(" ")}`,
+    );
+    if (parts.length) return parts.join(" ");
+  }
+  return `The server answered ${status}. Try again, or reload the page.`;
+}
+
+/** Fetch JSON from the API: the data, or null for 204; throws an ApiError. */
 export async function api(url, { method = "GET", body } = {}) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (method !== "GET") init.headers["X-CSRFToken"] = csrfToken();
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
-    init.headers["X-CSRFToken"] = csrfToken();
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(url, init);
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      const data = await response.json();
-      message = data.detail || Object.values(data).flat().join(" ") || message;
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new Error(message);
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw new ApiError(0, "The server cannot be reached. Check the connection and try again.");
   }
-  return response.status === 204 ? null : response.json();
+  if (response.status === 204) return null;
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // an empty or non-JSON body: described by its status
+  }
+  if (!response.ok) throw new ApiError(response.status, describe(data, response.status));
+  return data;
+}
+
+let enumCache = null;
+
+/** The server's enumerations (base.html's `enums` script): `{name: [{value, label}…]}`. */
+export function enums() {
+  enumCache ??= JSON.parse(document.getElementById("enums")?.textContent || "{}");
+  return enumCache;
+}
+
+/** One enumeration as a Map from value to label, in the server's order. */
+export function enumLabels(name) {
+  return new Map((enums()[name] || []).map(({ value, label }) => [value, label]));
 }
 
 /** `el("td", {class: "x", onclick: f}, child, "text", ...)`: a new element. */
@@ -47,4 +86,45 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Whether keys typed at `node` are text (so page shortcuts must leave them alone). */
+export function isTextField(node) {
+  if (!(node instanceof HTMLElement)) return false;
+  if (node.isContentEditable || node.tagName === "TEXTAREA" || node.tagName === "SELECT") return true;
+  return node.tagName === "INPUT" && !["checkbox", "radio", "button", "submit", "reset"].includes(node.type);
+}
+
+/** Show `message` in the page's error box (#page-error); an empty message hides it. */
+export function showError(message) {
+  const box = document.getElementById("page-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+/** Say `message` in a live region; a fresh text node makes repeated messages heard too. */
+export function announce(region, message) {
+  region.textContent = "";
+  requestAnimationFrame(() => {
+    region.textContent = message;
+  });
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves when the tab is visible: polling waits while nobody looks. */
+export function visible() {
+  if (!document.hidden) return Promise.resolve();
+  return new Promise((resolve) => {
+    document.addEventListener("visibilitychange", function wait() {
+      if (!document.hidden) {
+        document.removeEventListener("visibilitychange", wait);
+        resolve();
+      }
+    });
+  });
+}
+
+/** An exam's age for display: the stored value, capped at 90 as stored ("90+"). */
+export function ageText(exam) {
+  if (exam.age === null || exam.age === undefined) return "";
+  return exam.age >= 90 ? "90+" : String(exam.age);
+}
