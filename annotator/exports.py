@@ -37,13 +37,7 @@ from annotator.models import (
 )
 
 FORMATS = ("csv", "jsonl")
-RESOLVED = {
-    CampaignExam.ConsensusState.SINGLE,
-    CampaignExam.ConsensusState.UNANIMOUS,
-    CampaignExam.ConsensusState.MAJORITY,
-    CampaignExam.ConsensusState.POLICY,
-    CampaignExam.ConsensusState.ADJUDICATED,
-}
+RESOLVED = CampaignExam.RESOLVED  # the exams with consensus labels
 
 
 @dataclass
@@ -82,7 +76,7 @@ def _link_batches(
     """
     links = CampaignExam.objects.filter(campaign=campaign).order_by("exam_id")
     if not include_unresolved:
-        links = links.filter(consensus_state__in=RESOLVED)
+        links = links.resolved()
     labels = (
         Cast("consensus_labels", TextField()) if labels_as_text else "consensus_labels"
     )
@@ -324,7 +318,7 @@ def write_export(
     if not include_unresolved:
         excluded = dict(
             CampaignExam.objects.filter(campaign=campaign)
-            .exclude(consensus_state__in=RESOLVED)
+            .unresolved()
             .values_list("consensus_state")
             .annotate(n=Count("pk"))
         )
