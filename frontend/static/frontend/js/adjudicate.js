@@ -1,22 +1,16 @@
 // Adjudication page: the disagreement queue, the ECG, every reader's labels side
 // by side, and the final labels (pre-filled with what all readers agree on).
 import { EcgViewer } from "./viewer.js";
-import { api, el } from "./dom.js";
+import { ageText, announce, api, el, enumLabels, isTextField, showError } from "./dom.js";
+import { TaxonomyPicker } from "./taxonomy-picker.js";
 
 const root = document.getElementById("adjudicate");
 const campaignId = root.dataset.campaign;
 const taxonomyId = root.dataset.taxonomy;
 const $ = (id) => document.getElementById(id);
 
-const QUALITY = {
-  noise: "Noise / artefact",
-  lead_reversal: "Lead reversal",
-  incomplete: "Incomplete / missing leads",
-};
-const STATE_TEXT = {
-  needs_adjudication: "Needs adjudication",
-  adjudicated: "Adjudicated",
-};
+const QUALITY = enumLabels("quality");
+const STATE_TEXT = enumLabels("consensus_states");
 
 const state = {
   showAll: new URLSearchParams(location.search).get("state") === "all",
@@ -24,41 +18,23 @@ const state = {
   hasMore: false,
   pageSize: 50,
   index: -1,
-  classes: [],
-  byCode: new Map(),
-  byShortcut: new Map(),
-  order: new Map(),
-  chosen: new Set(),
   exams: new Map(),
   busy: false,
 };
 let viewer = null; // made when its box is first shown, so it starts at its real width
 
-// --- API ---------------------------------------------------------------------
-
-// --- Small DOM helpers ---------------------------------------------------------
-
-function announce(message) {
-  const live = $("live");
-  live.textContent = "";
-  // A fresh text node makes screen readers speak repeated messages too.
-  requestAnimationFrame(() => { live.textContent = message; });
-}
-
-function showError(message) {
-  const box = $("page-error");
-  box.textContent = message;
-  box.hidden = !message;
-}
-
-function className(code) {
-  const cls = state.byCode.get(code);
-  return cls ? cls.name : code;
-}
-
-function inTaxonomyOrder(codes) {
-  return [...codes].sort((a, b) => (state.order.get(a) ?? 1e9) - (state.order.get(b) ?? 1e9));
-}
+const picker = new TaxonomyPicker({
+  list: $("class-list"),
+  search: $("class-search"),
+  chosen: $("chosen"),
+  emptyText: "No class chosen: the exam gets no labels.",
+  pinnedId: "disputed",
+  pinnedTitle: "In dispute",
+  announce: (message) => {
+    $("form-status").textContent = message;
+  },
+});
+const say = (message) => announce($("live"), message);
 
 // --- Queue ---------------------------------------------------------------------
 
@@ -157,7 +133,7 @@ async function openItem(index, { focus = false } = {}) {
       "span",
       { class: `badge state-${item.state}` },
       item.state === "adjudicated" ? "✓ " : "⚠ ",
-      STATE_TEXT[item.state] || item.state,
+      STATE_TEXT.get(item.state) || item.state,
     ),
   );
   $("position").textContent = `${index + 1} of ${state.items.length}${state.hasMore ? "+" : ""}`;
@@ -212,7 +188,7 @@ function theViewer() {
 function renderMeta(exam) {
   const parts = [
     exam.dataset,
-    exam.age !== null && exam.age !== undefined ? `${exam.age >= 90 ? "≥90" : exam.age} y` : null,
+    ageText(exam) ? `${ageText(exam)} y` : null,
     { F: "female", M: "male" }[exam.sex] || null,
     `${exam.duration_s.toFixed(1)} s at ${exam.sampling_rate} Hz`,
     exam.acquired_at ? new Date(exam.acquired_at).toLocaleDateString() : null,
@@ -227,7 +203,7 @@ function renderReads(item) {
   const decisions = item.decisions;
   const sets = decisions.map((d) => new Set(d.labels));
   const disputed = new Set(item.disagreeing_classes);
-  const codes = inTaxonomyOrder(new Set(decisions.flatMap((d) => d.labels)));
+  const codes = picker.inOrder(new Set(decisions.flatMap((d) => d.labels)));
   const table = $("reads-table");
   const head = el(
     "thead",
@@ -252,7 +228,7 @@ function renderReads(item) {
         isDisputed
           ? el("span", { class: "flag-disputed" }, el("span", { "aria-hidden": "true" }, "⚠ "), "Disagree")
           : null,
-        el("span", { class: "cls-name" }, className(code)),
+        el("span", { class: "cls-name" }, picker.name(code)),
       ),
       sets.map((s) =>
         s.has(code)
@@ -279,7 +255,7 @@ function renderReads(item) {
           {},
           d.quality.length
             ? d.quality.map((q) =>
-                el("span", { class: "quality" }, el("span", { "aria-hidden": "true" }, "⚑ "), QUALITY[q] || q),
+                el("span", { class: "quality" }, el("span", { "aria-hidden": "true" }, "⚑ "), QUALITY.get(q) || q),
               )
             : el("span", { class: "muted" }, "—"),
         ),
@@ -310,7 +286,7 @@ function renderReads(item) {
         {},
         `By ${a.adjudicator} (version ${a.version}): `,
         a.labels.length
-          ? a.labels.map((code) => el("span", { class: "chip static", title: className(code) }, code))
+          ? a.labels.map((code) => el("span", { class: "chip static", title: picker.name(code) }, code))
           : "no classes",
       ),
       a.note ? el("p", { class: "muted" }, `Note: ${a.note}`) : null,
@@ -321,54 +297,17 @@ function renderReads(item) {
   }
 }
 
-// --- Final labels picker -----------------------------------------------------------
+// --- Final labels -------------------------------------------------------------------
 
-function pickItem(cls) {
-  return el(
-    "li",
-    { "data-code": cls.code },
-    el(
-      "label",
-      { class: "pick" },
-      el("input", { type: "checkbox", value: cls.code, name: "labels" }),
-      el("span", { class: "code" }, cls.code),
-      el("span", { class: "cls-name" }, cls.name),
-      el("span", { class: "votes" }),
-      cls.shortcut ? el("kbd", { title: `Key ${cls.shortcut}` }, cls.shortcut) : null,
-    ),
-  );
-}
-
-function buildPicker() {
-  const groups = new Map();
-  for (const cls of state.classes) {
-    if (!groups.has(cls.group)) groups.set(cls.group, []);
-    groups.get(cls.group).push(cls);
-  }
-  // The classes in dispute come first, so that deciding them takes one click.
-  const disputed = el(
-    "div",
-    { class: "class-group disputed-group", id: "disputed-group", hidden: true },
-    el("h3", {}, "In dispute"),
-    el("ul", { id: "disputed-list" }),
-  );
-  $("class-list").replaceChildren(
-    disputed,
-    ...[...groups].map(([group, classes]) =>
-      el("div", { class: "class-group", "data-group": group }, el("h3", {}, group), el("ul", {}, classes.map(pickItem))),
-    ),
-  );
-}
-
+/** The final labels start as what every reader chose (or the last adjudication). */
 function prefill(item) {
   if (item.adjudication) {
-    state.chosen = new Set(item.adjudication.labels);
+    picker.set(item.adjudication.labels);
     $("note").value = item.adjudication.note || "";
     $("submit").textContent = "Revise and next";
   } else {
     const sets = item.decisions.map((d) => new Set(d.labels));
-    const agreed = sets.length ? [...sets[0]].filter((code) => sets.every((s) => s.has(code))) : [];
-    state.chosen = new Set(agreed);
+    picker.set(sets.length ? [...sets[0]].filter((code) => sets.every((s) => s.has(code))) : []);
     $("note").value = "";
     $("submit").textContent = "Save and next";
   }
@@ -377,98 +316,14 @@ function prefill(item) {
   for (const code of new Set(item.decisions.flatMap((d) => d.labels))) {
     if (!item.decisions.every((d) => d.labels.includes(code))) disputed.add(code);
   }
-  const inDispute = inTaxonomyOrder(disputed).filter((code) => state.byCode.has(code));
-  $("disputed-list").replaceChildren(...inDispute.map((code) => pickItem(state.byCode.get(code))));
-  $("disputed-group").hidden = inDispute.length === 0 || Boolean($("class-search").value.trim());
-  for (const li of $("class-list").querySelectorAll("li[data-code]")) {
-    const code = li.dataset.code;
+  // The classes in dispute come first, so that deciding them takes one click.
+  picker.pin(disputed);
+  const notes = new Map();
+  for (const code of picker.byCode.keys()) {
     const votes = item.decisions.filter((d) => d.labels.includes(code)).length;
-    li.querySelector(".votes").textContent = votes ? `${votes}/${n}` : "";
-    li.querySelector(".votes").title = votes ? `${votes} of ${n} readers chose it` : "";
-    li.classList.toggle("disputed", disputed.has(code));
+    if (votes) notes.set(code, { text: `${votes}/${n}`, title: `${votes} of ${n} readers chose it` });
   }
-  renderChosen();
-}
-
-function renderChosen() {
-  for (const input of $("class-list").querySelectorAll("input[type=checkbox]")) {
-    input.checked = state.chosen.has(input.value);
-  }
-  const codes = inTaxonomyOrder(state.chosen);
-  $("chosen").replaceChildren(
-    ...(codes.length
-      ? codes.map((code) =>
-          el(
-            "li",
-            { class: "chip" },
-            el("span", { class: "code" }, code),
-            el("span", { class: "cls-name" }, className(code)),
-            el(
-              "button",
-              { type: "button", class: "chip-remove", "aria-label": `Remove ${code}`, "data-code": code },
-              "×",
-            ),
-          ),
-        )
-      : [el("li", { class: "muted chips-empty" }, "No class chosen: the exam gets no labels.")]),
-  );
-}
-
-function setChosen(code, on) {
-  const cls = state.byCode.get(code);
-  if (!cls) return;
-  const replaced = [];
-  if (on) {
-    if (cls.exclusive_group) {
-      for (const other of state.chosen) {
-        const o = state.byCode.get(other);
-        if (other !== code && o && o.exclusive_group === cls.exclusive_group) {
-          state.chosen.delete(other);
-          replaced.push(other);
-        }
-      }
-    }
-    state.chosen.add(code);
-  } else {
-    state.chosen.delete(code);
-  }
-  renderChosen();
-  let message = `${code} ${cls.name} ${on ? "added" : "removed"}.`;
-  if (replaced.length) message += ` It replaces ${replaced.join(", ")} (only one of them can apply).`;
-  $("form-status").textContent = message;
-}
-
-function toggle(code) {
-  setChosen(code, !state.chosen.has(code));
-}
-
-function matches(query) {
-  const q = query.trim().toLowerCase();
-  if (!q) return state.classes.map((cls) => ({ cls, rank: 0 }));
-  const out = [];
-  for (const cls of state.classes) {
-    const code = cls.code.toLowerCase();
-    const name = cls.name.toLowerCase();
-    let rank = null;
-    if (code === q) rank = 0;
-    else if (code.startsWith(q)) rank = 1;
-    else if (name.split(/[\s(/-]+/).some((word) => word.startsWith(q))) rank = 2;
-    else if (name.includes(q) || cls.group.toLowerCase().includes(q)) rank = 3;
-    if (rank !== null) out.push({ cls, rank });
-  }
-  return out.sort((a, b) => a.rank - b.rank || state.order.get(a.cls.code) - state.order.get(b.cls.code));
-}
-
-function filterPicker() {
-  const found = new Set(matches($("class-search").value).map((m) => m.cls.code));
-  for (const li of $("class-list").querySelectorAll("li[data-code]")) {
-    li.hidden = !found.has(li.dataset.code);
-  }
-  for (const group of $("class-list").querySelectorAll(".class-group")) {
-    group.hidden = !group.querySelector("li[data-code]:not([hidden])");
-  }
-  // While searching, each class is listed once, under its own group.
-  if ($("class-search").value.trim()) $("disputed-group").hidden = true;
+  picker.annotate(notes, disputed);
 }
 
 // --- Submit ------------------------------------------------------------------
@@ -480,7 +335,7 @@ async function submit(event) {
   state.busy = true;
   $("submit").disabled = true;
   $("form-status").textContent = "Saving…";
-  const labels = inTaxonomyOrder(state.chosen);
+  const labels = picker.codes;
   try {
     const saved = await api(`/api/campaigns/${campaignId}/adjudication/${item.exam}/`, {
       method: "POST",
@@ -506,17 +361,17 @@ async function submit(event) {
       state.index = -1;
       renderQueue();
       updateEmpty();
-      announce(`${message} The queue is empty.`);
+      say(`${message} The queue is empty.`);
       $("empty").querySelector("h2").focus();
       return;
     }
     next = Math.min(next, state.items.length - 1);
     await openItem(next);
-    announce(`${message} Now showing ${current().exam_id}.`);
+    say(`${message} Now showing ${current().exam_id}.`);
     $("form-status").textContent = message;
   } catch (err) {
     $("form-status").textContent = `Not saved: ${err.message}`;
-    announce(`Not saved: ${err.message}`);
+    say(`Not saved: ${err.message}`);
   } finally {
     state.busy = false;
     $("submit").disabled = false;
@@ -529,16 +384,11 @@ async function go(delta) {
   target = Math.max(0, Math.min(target, state.items.length - 1));
   if (target !== state.index) {
     await openItem(target);
-    announce(`Exam ${current().exam_id}, ${target + 1} of ${state.items.length}.`);
+    say(`Exam ${current().exam_id}, ${target + 1} of ${state.items.length}.`);
   }
 }
 
 // --- Events ------------------------------------------------------------------
-
-function isTyping(target) {
-  const field = target.closest("input, textarea, select, [contenteditable]");
-  return field !== null && !(field.type === "checkbox" || field.type === "radio");
-}
 
 function onKey(event) {
   if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
@@ -546,47 +396,20 @@ function onKey(event) {
     submit();
     return;
   }
-  if (event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || isTextField(event.target)) return;
   if (!current()) return;
   const key = event.key;
   if (key === "/") {
     event.preventDefault();
-    $("class-search").focus();
-    $("class-search").select();
+    picker.focusSearch();
   } else if (key === "j") {
     event.preventDefault();
     go(1);
   } else if (key === "k") {
     event.preventDefault();
     go(-1);
-  } else if (state.byShortcut.has(key.toLowerCase()) && !event.target.closest(".queue-list")) {
+  } else if (!event.target.closest(".queue-list") && picker.shortcut(key)) {
     event.preventDefault();
-    toggle(state.byShortcut.get(key.toLowerCase()));
-  }
-}
-
-function onSearchKey(event) {
-  const search = event.currentTarget;
-  if (event.key === "Enter" && !(event.ctrlKey || event.metaKey)) {
-    event.preventDefault();
-    const [best] = matches(search.value);
-    if (search.value.trim() && best) {
-      toggle(best.cls.code);
-      search.value = "";
-      filterPicker();
-    }
-  } else if (event.key === "Escape") {
-    if (search.value) {
-      event.preventDefault();
-      search.value = "";
-      filterPicker();
-    }
-  } else if (event.key === "ArrowDown") {
-    const first = $("class-list").querySelector("li[data-code]:not([hidden]) input");
-    if (first) {
-      event.preventDefault();
-      first.focus();
-    }
   }
 }
 
@@ -628,18 +451,11 @@ async function reloadQueue() {
 async function init() {
   $("show-all").checked = state.showAll;
   try {
-    const taxonomy = await api(`/api/taxonomies/${taxonomyId}/`);
-    state.classes = taxonomy.classes;
+    picker.setClasses((await api(`/api/taxonomies/${taxonomyId}/`)).classes);
   } catch (err) {
     showError(`Could not load the taxonomy: ${err.message}`);
     return;
   }
-  state.classes.forEach((cls, i) => {
-    state.byCode.set(cls.code, cls);
-    state.order.set(cls.code, i);
-    if (cls.shortcut) state.byShortcut.set(cls.shortcut.toLowerCase(), cls.code);
-  });
-  buildPicker();
 
   $("queue-list").addEventListener("click", (event) => {
     const button = event.target.closest(".queue-item");
@@ -656,18 +472,6 @@ async function init() {
     state.showAll = event.target.checked;
     reloadQueue();
   });
-  $("class-list").addEventListener("change", (event) => {
-    if (event.target.matches("input[type=checkbox]")) setChosen(event.target.value, event.target.checked);
-  });
-  $("chosen").addEventListener("click", (event) => {
-    const button = event.target.closest(".chip-remove");
-    if (button) {
-      setChosen(button.dataset.code, false);
-      $("class-search").focus();
-    }
-  });
-  $("class-search").addEventListener("input", filterPicker);
-  $("class-search").addEventListener("keydown", onSearchKey);
   $("final-form").addEventListener("submit", submit);
   document.addEventListener("keydown", onKey);
   await reloadQueue();
