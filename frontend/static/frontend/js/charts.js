@@ -2,7 +2,8 @@
  * What the dashboard's Plotly charts and tables share: number formats, the look
  * of a chart, and the order in which a report's classes are shown.
  */
-/* global Plotly */
+
+import { plotlyReady } from "./dom.js";
 
 export const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif', size: 12, color: "#1d232b" };
 export const MONO = { family: "ui-monospace, SFMono-Regular, Menlo, monospace", size: 11 };
@@ -16,7 +17,8 @@ const CONFIG = {
 };
 
 /** Draw (or redraw in place) a chart with the dashboard's font and white paper. */
-export function plot(element, traces, layout) {
+export async function plot(element, traces, layout) {
+  const Plotly = await plotlyReady();
   return Plotly.react(element, traces, { font: FONT, plot_bgcolor: "#fff", paper_bgcolor: "#fff", ...layout }, CONFIG);
 }
 

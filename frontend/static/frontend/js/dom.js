@@ -1,7 +1,7 @@
 /**
  * Small helpers the page modules share: JSON calls to the API with the session's
- * CSRF token and the API's own error message, the server's enumerations, and
- * building DOM nodes.
+ * CSRF token and the API's own error message, the server's enumerations,
+ * building DOM nodes, and Plotly.js once it has loaded.
  */
 
 /** A failed API call: `status` is the HTTP status (0: no answer), `message` says what to do. */
@@ -106,6 +106,25 @@ export function announce(region, message) {
   requestAnimationFrame(() => {
     region.textContent = message;
   });
+}
+
+let plotlyPromise = null;
+
+/** Plotly.js once it has run (the page includes /vendor/plotly-<version>.min.js). */
+export function plotlyReady() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyPromise) {
+    plotlyPromise = new Promise((resolve, reject) => {
+      const script = document.querySelector('script[src*="/vendor/plotly-"]');
+      if (!script) {
+        reject(new Error("Plotly.js is not on this page (/vendor/plotly-<version>.min.js)."));
+        return;
+      }
+      script.addEventListener("load", () => resolve(window.Plotly));
+      script.addEventListener("error", () => reject(new Error("Plotly.js failed to load.")));
+    });
+  }
+  return plotlyPromise;
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

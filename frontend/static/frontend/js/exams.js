@@ -1,7 +1,7 @@
 // Exam browser: filter by dataset or exam id, page with cursors, open an exam in
 // the 12-lead viewer with its metadata and the machine's statements.
 import { EcgViewer } from "./viewer.js";
-import { api, el } from "./dom.js";
+import { ageText, api, el, showError } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const SEX = { F: "Female", M: "Male", U: "Unknown" };
@@ -20,14 +20,7 @@ const MEASUREMENTS = {
 const state = { cursor: "", next: null, previous: null, rows: [], open: null, datasets: new Set() };
 let viewer = null; // made when its box is first shown, so it starts at its real width
 
-// --- API ---------------------------------------------------------------------
-
 // --- Helpers -------------------------------------------------------------------
-
-function age(exam) {
-  if (exam.age === null || exam.age === undefined) return "";
-  return exam.age >= 90 ? "≥90" : String(exam.age);
-}
 
 function recorded(exam) {
   if (!exam.acquired_at) return "unknown";
@@ -36,11 +29,6 @@ function recorded(exam) {
 
 function cursorOf(url) {
   return url ? new URL(url, location.href).searchParams.get("cursor") || "" : null;
-}
-
-function showError(message) {
-  $("page-error").textContent = message;
-  $("page-error").hidden = !message;
 }
 
 // --- List ----------------------------------------------------------------------
@@ -122,7 +110,7 @@ function renderRows() {
           ),
         ),
         el("td", {}, exam.dataset),
-        el("td", {}, [age(exam), exam.sex !== "U" ? exam.sex : ""].filter(Boolean).join(" · ") || "—"),
+        el("td", {}, [ageText(exam), exam.sex !== "U" ? exam.sex : ""].filter(Boolean).join(" · ") || "—"),
         el("td", { class: "num" }, `${exam.duration_s.toFixed(1)} s`),
       ),
     ),
@@ -169,7 +157,7 @@ async function openExam(id, { focus = true } = {}) {
   pairs($("exam-meta"), [
     ["Dataset", exam.dataset],
     ["Patient (pseudonym)", exam.patient_pseudonym],
-    ["Age", age(exam) ? `${age(exam)} years` : "unknown"],
+    ["Age", ageText(exam) ? `${ageText(exam)} years` : "unknown"],
     ["Sex", SEX[exam.sex] || exam.sex],
     ["Recorded", recorded(exam)],
     ["Sampling", `${exam.sampling_rate} Hz · ${exam.n_samples.toLocaleString()} samples (${exam.duration_s.toFixed(1)} s)`],

@@ -1,31 +1,12 @@
 /**
- * The ECG viewer's data: Plotly.js once it has loaded, the signal endpoint's
- * binary payload (api/signal.py) and the samples of one lead between two times.
+ * The ECG viewer's data: the signal endpoint's binary payload (api/signal.py)
+ * and the samples of one lead between two times.
  *
  * Samples arrive as int16 microvolts (with int32 sample indices when the server
  * decimated with M4) and go to Plotly as typed arrays, never as JSON numbers.
  */
 
 import { ApiError } from "./dom.js";
-
-let plotlyPromise = null;
-
-/** Plotly.js once it has run (the page includes /vendor/plotly-<version>.min.js). */
-export function plotlyReady() {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!plotlyPromise) {
-    plotlyPromise = new Promise((resolve, reject) => {
-      const script = document.querySelector('script[src*="/vendor/plotly-"]');
-      if (!script) {
-        reject(new Error("Plotly.js is not on this page (/vendor/plotly-<version>.min.js)."));
-        return;
-      }
-      script.addEventListener("load", () => resolve(window.Plotly));
-      script.addEventListener("error", () => reject(new Error("Plotly.js failed to load.")));
-    });
-  }
-  return plotlyPromise;
-}
 
 /** Parse the binary signal payload: uint32 header length, JSON header, aligned blocks. */
 export function parseSignal(buffer) {

@@ -21,7 +21,7 @@
  *   the whole record, time compressed to fit, amplitude still at paper gain.
  */
 
-import { ApiError } from "./dom.js";
+import { ApiError, plotlyReady } from "./dom.js";
 import {
   GAINS,
   homeView,
@@ -35,7 +35,7 @@ import {
   PLOT_CONFIG,
   SPEEDS,
 } from "./viewer-paper.js";
-import { fetchSignal, parseSignal, plotlyReady, segment } from "./viewer-signal.js";
+import { fetchSignal, parseSignal, segment } from "./viewer-signal.js";
 
 // Pages and benchmarks import these from the viewer, wherever they are kept.
 export { ApiError, GAINS, LAYOUT_NAMES, parseSignal, plotlyReady, SPEEDS };
