@@ -29,6 +29,7 @@ from annotator.models import (
     PatientLink,
     TaxonomyVersion,
 )
+from annotator.taxonomy import COLUMNS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -71,16 +72,8 @@ class PatientLinkAdmin(ReadOnlyAdmin):
 
 class DiagnosticClassInline(admin.TabularInline):
     model = DiagnosticClass
-    fields = [
-        "display_order",
-        "code",
-        "name",
-        "group",
-        "parent",
-        "snomed_ct",
-        "shortcut",
-        "exclusive_group",
-    ]
+    # The taxonomy file's columns, in its order; definitions are too long here.
+    fields = ["display_order", *(c for c in COLUMNS if c != "definition")]
     extra = 0
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -117,18 +110,7 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = [
-            "name",
-            "description",
-            "taxonomy",
-            "adjudicators",
-            "readers_per_exam",
-            "show_machine_statements",
-            "adjudication_policy",
-            "adjudication_codes",
-            "majority_vote",
-            "lease_minutes",
-        ]
+        fields = ["name", "adjudicators", *services.campaigns.OPTIONS]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -175,8 +157,8 @@ class CampaignAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         options = {
             field: data[field]
-            for field in CampaignForm.Meta.fields
-            if field not in {"name", "adjudicators", "taxonomy", "readers_per_exam"}
+            for field in services.campaigns.OPTIONS
+            if field not in {"taxonomy", "readers_per_exam"}
         }
         people = {
             "readers": list(data["readers"]),

@@ -19,6 +19,7 @@ from annotator.models import (
     LabelRevision,
     TaxonomyVersion,
 )
+from annotator.taxonomy import COLUMNS
 
 User = get_user_model()
 MAX_COMMENT = 5000
@@ -30,17 +31,7 @@ class DiagnosticClassSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DiagnosticClass
-        fields = [
-            "code",
-            "name",
-            "group",
-            "parent",
-            "snomed_ct",
-            "definition",
-            "display_order",
-            "shortcut",
-            "exclusive_group",
-        ]
+        fields = [*COLUMNS, "display_order"]  # the taxonomy file's, and its order
 
 
 class TaxonomySerializer(serializers.ModelSerializer):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+from annotator.ingest.base import ExamRecord, IngestError, Rejection
 from annotator.waveforms import normalize_lead_name
 
 _MICROVOLTS_PER_UNIT = {
@@ -114,3 +116,24 @@ def renaming_note(names: Sequence[str]) -> list[str]:
         if (lead := normalize_lead_name(name)) and lead.lower() != name.strip().lower()
     ]
     return ["read channels as standard leads: " + ", ".join(renamed)] if renamed else []
+
+
+def read_one(
+    source: Path,
+    read: Callable[[], ExamRecord],
+    *,
+    failure: str = "cannot read",
+    exam_id: str | None = None,
+) -> Iterator[ExamRecord | Rejection]:
+    """Yield the exam ``read()`` returns, or why it was not read.
+
+    An ``IngestError`` is rejected with its own message; any other error (a
+    library failing on a malformed file) as ``failure`` and its description,
+    so a bad file never stops the import.
+    """
+    try:
+        yield read()
+    except IngestError as error:
+        yield Rejection(str(source), exam_id, str(error))
+    except Exception as error:
+        yield Rejection(str(source), exam_id, f"{failure}: {describe_error(error)}")

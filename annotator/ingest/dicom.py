@@ -42,6 +42,7 @@ from annotator.ingest.common import (
     describe_error,
     microvolts_per_unit,
     parse_sex,
+    read_one,
     renaming_note,
     short,
 )
@@ -88,14 +89,7 @@ _AGE = re.compile(r"^(\d{1,3})([DWMY])$")
 def iter_records(path: Path, **options: Any) -> Iterator[ExamRecord | Rejection]:
     """Yield the exam of a DICOM ECG waveform file, or why it was not read."""
     path = Path(path)
-    try:
-        yield _read(path)
-    except IngestError as error:
-        yield Rejection(str(path), None, str(error))
-    except Exception as error:
-        yield Rejection(
-            str(path), None, f"cannot read DICOM waveform: {describe_error(error)}"
-        )
+    yield from read_one(path, lambda: _read(path), failure="cannot read DICOM waveform")
 
 
 def _read(path: Path) -> ExamRecord:

@@ -32,6 +32,7 @@ from annotator.ingest.common import (
     microvolts_per_unit,
     parse_age,
     parse_sex,
+    read_one,
     renaming_note,
     short,
 )
@@ -44,12 +45,7 @@ MAX_SIDECAR_BYTES = 1_000_000
 def iter_records(path: Path, **options: Any) -> Iterator[ExamRecord | Rejection]:
     """Yield the exam of ``path`` and its sidecar, or why it was not read."""
     path = Path(path)
-    try:
-        yield _read(path)
-    except IngestError as error:
-        yield Rejection(str(path), None, str(error))
-    except Exception as error:
-        yield Rejection(str(path), None, f"cannot read: {describe_error(error)}")
+    yield from read_one(path, lambda: _read(path))
 
 
 def _sidecar(path: Path) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from annotator.ingest.common import (
     microvolts_per_unit,
     parse_age,
     parse_sex,
+    read_one,
     renaming_note,
     short,
 )
@@ -70,14 +71,12 @@ def iter_records(path: Path, **options: Any) -> Iterator[ExamRecord | Rejection]
     """Yield the one exam of the WFDB record whose header is ``path``, or why not."""
     path = Path(path)
     base = path.with_suffix("") if path.suffix.lower() == ".hea" else path
-    try:
-        yield _read_record(base)
-    except IngestError as error:
-        yield Rejection(str(path), base.name, str(error))
-    except Exception as error:
-        yield Rejection(
-            str(path), base.name, f"cannot read WFDB record: {describe_error(error)}"
-        )
+    yield from read_one(
+        path,
+        lambda: _read_record(base),
+        failure="cannot read WFDB record",
+        exam_id=base.name,
+    )
 
 
 def _read_record(base: Path) -> ExamRecord:

@@ -7,7 +7,7 @@ their assignment, the exam's link, the campaign row (counters) last.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from typing import Any, Unpack
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -26,7 +26,7 @@ from annotator.models import (
 from annotator.services.adjudication import settle_exam
 from annotator.services.claims import take_slot
 from annotator.services.errors import Conflict, NotFound, PreconditionFailed
-from annotator.services.labels import clean_labels, clean_quality
+from annotator.services.labels import ReadInput, clean_read
 from annotator.services.locks import for_update, lock_reader
 from annotator.services.progress import Tally, count_reader_read
 
@@ -36,12 +36,9 @@ def submit_decision(
     *,
     assignment: Assignment,
     reader: AbstractBaseUser,
-    labels: Iterable[str],
-    quality: Iterable[str] = (),
-    comment: str = "",
-    duration_ms: int | None = None,
     source: str = "api",
     now: dt.datetime | None = None,
+    **read: Unpack[ReadInput],
 ) -> Decision:
     """Record a reader's read of their claimed exam and settle the exam if complete."""
     now = now or timezone.now()
@@ -64,8 +61,7 @@ def submit_decision(
     if member is None or assignment is None:
         raise NotFound("No such assignment among yours.")
     campaign = assignment.campaign
-    clean = clean_labels(campaign, labels)
-    flags = clean_quality(quality)
+    values = clean_read(campaign, read)
     tally = Tally()
     if assignment.status == Assignment.Status.SUBMITTED:
         raise Conflict(
@@ -84,9 +80,7 @@ def submit_decision(
             )
     else:
         tally["n_claims_open"] -= 1
-    decision = _record_submission(
-        assignment, reader, clean, flags, comment, duration_ms, source, now
-    )
+    decision = _record_submission(assignment, reader, values, source, now)
     _count_read(campaign, assignment.exam_id, tally)
     count_reader_read(campaign.pk, reader.pk)
     tally.flush(campaign.pk)
@@ -109,16 +103,13 @@ def _count_read(campaign: Campaign, exam_id: int, tally: Tally) -> None:
 def _record_submission(
     assignment: Assignment,
     reader: AbstractBaseUser,
-    labels: list[str],
-    quality: list[str],
-    comment: str,
-    duration_ms: int | None,
+    values: dict[str, Any],
     source: str,
     now: dt.datetime,
 ) -> Decision:
     """Mark the claim submitted, store the decision and its version-1 revision.
 
-    The caller holds the assignment's lock and has validated everything.
+    The caller holds the assignment's lock and has validated ``values``.
     """
     Assignment.objects.filter(pk=assignment.pk).update(
         status=Assignment.Status.SUBMITTED, submitted_at=now
@@ -129,27 +120,37 @@ def _record_submission(
         decision = Decision.objects.create(
             assignment=assignment,
             reader_id=reader.pk,
-            labels=labels,
-            quality=quality,
-            comment=comment,
-            duration_ms=duration_ms,
             created_at=now,
             updated_at=now,
+            **values,
         )
     except IntegrityError:
         raise Conflict("This exam already has your decision.") from None
+    _revise(decision, reader, None, values, source, now)
+    return decision
+
+
+def _revise(
+    decision: Decision,
+    reader: AbstractBaseUser,
+    before: Decision | None,
+    values: dict[str, Any],
+    source: str,
+    now: dt.datetime,
+) -> None:
+    """The history entry of a read's new version (``before``: the old one)."""
     LabelRevision.objects.record(
         of=decision,
         actor=reader,
-        version=1,
-        old_labels=None,
-        new_labels=labels,
-        new_quality=quality,
-        note=comment,
+        version=before.version + 1 if before else 1,
+        old_labels=before.labels if before else None,
+        new_labels=values["labels"],
+        old_quality=before.quality if before else None,
+        new_quality=values["quality"],
+        note=values["comment"],
         source=source,
         created_at=now,
     )
-    return decision
 
 
 @transaction.atomic
@@ -158,11 +159,8 @@ def edit_decision(
     decision: Decision,
     reader: AbstractBaseUser,
     expected_version: int,
-    labels: Iterable[str],
-    quality: Iterable[str] = (),
-    comment: str = "",
-    duration_ms: int | None = None,
     source: str = "api",
+    **read: Unpack[ReadInput],
 ) -> Decision:
     """Change a read; refused unless ``expected_version`` is the stored version."""
     decision = (
@@ -174,8 +172,9 @@ def edit_decision(
         raise NotFound("No such decision among yours.")
     assignment = decision.assignment
     campaign = assignment.campaign
-    clean = clean_labels(campaign, labels)
-    flags = clean_quality(quality)
+    values = clean_read(campaign, read)
+    if values["duration_ms"] is None:
+        values["duration_ms"] = decision.duration_ms  # an edit keeps the time
     link = for_update(
         CampaignExam.objects.filter(campaign=campaign, exam_id=assignment.exam_id)
     ).get()
@@ -186,30 +185,14 @@ def edit_decision(
         )
     now = timezone.now()
     updated = Decision.objects.filter(pk=decision.pk, version=expected_version).update(
-        labels=clean,
-        quality=flags,
-        comment=comment,
-        duration_ms=duration_ms if duration_ms is not None else decision.duration_ms,
-        version=F("version") + 1,
-        updated_at=now,
+        version=F("version") + 1, updated_at=now, **values
     )
     if not updated:
         raise PreconditionFailed(
             f"The decision changed since you loaded it (version {decision.version}, "
             f"you sent {expected_version}); reload it and apply your edit again."
         )
-    LabelRevision.objects.record(
-        of=decision,
-        actor=reader,
-        version=expected_version + 1,
-        old_labels=decision.labels,
-        new_labels=clean,
-        old_quality=decision.quality,
-        new_quality=flags,
-        note=comment,
-        source=source,
-        created_at=now,
-    )
+    _revise(decision, reader, decision, values, source, now)
     decision.refresh_from_db()
     tally = Tally()
     settle_exam(link, tally)
@@ -223,10 +206,8 @@ def record_reading(
     campaign: Campaign,
     exam: Exam,
     reader: AbstractBaseUser,
-    labels: Iterable[str],
-    quality: Iterable[str] = (),
-    comment: str = "",
     source: str = "import",
+    **read: Unpack[ReadInput],
 ) -> Decision | None:
     """Store a read made outside this tool (``import_readings``) as a submitted one.
 
@@ -235,8 +216,7 @@ def record_reading(
     The reader must be one of the campaign's readers.
     """
     lock_reader(campaign, reader)
-    clean = clean_labels(campaign, labels)
-    flags = clean_quality(quality)
+    values = clean_read(campaign, read)
     existing = (
         Decision.objects.filter(
             assignment__campaign=campaign, assignment__exam=exam, reader_id=reader.pk
@@ -245,7 +225,7 @@ def record_reading(
         .first()
     )
     if existing is not None:
-        if existing.labels == clean:
+        if existing.labels == values["labels"]:
             return None
         raise Conflict(
             f"{reader.get_username()} already has a different read of this exam "
@@ -278,9 +258,7 @@ def record_reading(
     CampaignReader.objects.filter(
         campaign=campaign, user_id=reader.pk, cursor__lt=exam.pk
     ).update(cursor=exam.pk)
-    decision = _record_submission(
-        assignment, reader, clean, flags, comment, None, source, now
-    )
+    decision = _record_submission(assignment, reader, values, source, now)
     _count_read(campaign, exam.pk, tally)
     count_reader_read(campaign.pk, reader.pk)
     tally.flush(campaign.pk)

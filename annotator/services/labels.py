@@ -1,8 +1,9 @@
-"""Validation of a read's class codes and quality flags against its campaign."""
+"""Validation of a read (class codes, quality flags, comment) against its campaign."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, Required, TypedDict
 
 from annotator.models import Campaign, Decision
 from annotator.services.errors import InvalidLabels
@@ -37,3 +38,22 @@ def clean_quality(quality: Iterable[str]) -> list[str]:
             f"use {', '.join(Decision.Quality.values)}."
         )
     return flags
+
+
+class ReadInput(TypedDict, total=False):
+    """What a reader sends for a read; the keyword arguments of the read services."""
+
+    labels: Required[Iterable[str]]
+    quality: Iterable[str]
+    comment: str
+    duration_ms: int | None
+
+
+def clean_read(campaign: Campaign, read: ReadInput) -> dict[str, Any]:
+    """A read validated against its campaign, as the Decision's fields."""
+    return {
+        "labels": clean_labels(campaign, read["labels"]),
+        "quality": clean_quality(read.get("quality", ())),
+        "comment": read.get("comment", ""),
+        "duration_ms": read.get("duration_ms"),
+    }
