@@ -16,25 +16,20 @@ AGE_CAP = 90  # ages above 89 are identifying (HIPAA Safe Harbor); 90 means "90 
 class ExamQuerySet(models.QuerySet):
     def visible_to(self, user: Any) -> ExamQuerySet:
         """Managers see every exam; readers the exams they hold or read;
-        adjudicators the exams that reached adjudication in their campaigns."""
-        from annotator.models.campaigns import CampaignExam
-        from annotator.models.reads import Assignment
+        adjudicators the exams that reached adjudication in their campaigns.
 
+        The reads and campaign links are reached through the exam's reverse
+        relations, so exams (the most basic model) import no other model.
+        """
         if is_manager(user):
             return self
-        held = Assignment.objects.filter(
-            exam=models.OuterRef("pk"),
-            reader=user,
-            status__in=[Assignment.Status.CLAIMED, Assignment.Status.SUBMITTED],
-        )
-        adjudicable = CampaignExam.objects.filter(
-            exam=models.OuterRef("pk"),
-            campaign__adjudicators=user,
-            consensus_state__in=[
-                CampaignExam.ConsensusState.NEEDS_ADJUDICATION,
-                CampaignExam.ConsensusState.ADJUDICATED,
-            ],
-        )
+        meta = self.model._meta
+        assignments = meta.get_field("assignments").related_model.objects
+        links = meta.get_field("campaign_links").related_model.objects
+        held = assignments.filter(exam=models.OuterRef("pk"), reader=user).holding()
+        adjudicable = links.filter(
+            exam=models.OuterRef("pk"), campaign__adjudicators=user
+        ).adjudication_queue(include_adjudicated=True)
         return self.filter(models.Exists(held) | models.Exists(adjudicable))
 
 

@@ -14,6 +14,14 @@ from annotator.models.campaigns import Campaign
 from annotator.models.exams import Exam
 
 
+class AssignmentQuerySet(models.QuerySet):
+    def holding(self) -> AssignmentQuerySet:
+        """Claims a reader still holds or has read (not the expired ones)."""
+        return self.filter(
+            status__in=[Assignment.Status.CLAIMED, Assignment.Status.SUBMITTED]
+        )
+
+
 class Assignment(models.Model):
     """One reader holding one exam of a campaign, from claim to submitted read."""
 
@@ -35,6 +43,8 @@ class Assignment(models.Model):
     claimed_at = models.DateTimeField(default=timezone.now)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AssignmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

@@ -172,12 +172,13 @@ def _claim_from(
     overlap = campaign.readers_per_exam
     # Only the reader's exams the candidates can reach: the subquery stays a
     # few rows however many exams the reader has read.
-    mine = Assignment.objects.filter(
-        campaign=campaign,
-        reader_id=reader.pk,
-        status__in=[Assignment.Status.CLAIMED, Assignment.Status.SUBMITTED],
-        exam_id__gt=after,
-    ).values("exam_id")
+    mine = (
+        Assignment.objects.filter(
+            campaign=campaign, reader_id=reader.pk, exam_id__gt=after
+        )
+        .holding()
+        .values("exam_id")
+    )
     while True:
         candidates = for_update(
             CampaignExam.objects.filter(
