@@ -219,7 +219,7 @@ class CampaignReportView(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         campaign = _managed_campaign(request, pk)
-        job = Job.objects.succeeded_agreements(campaign).first()
+        job = Job.objects.latest_agreement(campaign).first()
         if job is None:
             return _no_report()
         document = reports.without_pairs(job.result)
@@ -258,7 +258,7 @@ class CampaignReportPairsView(APIView):
         code = request.query_params.get("code", "").strip()
         if not code:
             raise ValidationError({"code": _("Name the class: ?code=CODE.")})
-        job = Job.objects.succeeded_agreements(campaign).with_report_class(code).first()
+        job = Job.objects.latest_agreement(campaign).with_report_class(code).first()
         if job is None:
             return _no_report()
         if not isinstance(job.report_class, dict):

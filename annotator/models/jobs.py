@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q, Value
+from django.db.models import F, Q, Subquery, Value
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -29,6 +29,16 @@ class JobQuerySet(models.QuerySet):
             campaign=campaign, kind=Job.Kind.AGREEMENT, status=Job.Status.SUCCEEDED
         ).order_by("-finished_at", "-id")
 
+    def latest_agreement(self, campaign: Campaign) -> JobQuerySet:
+        """The campaign's latest succeeded agreement job (none or one).
+
+        Chosen by id in a subquery: sorting the jobs themselves would carry
+        every report through the sort (SQLite copies whole rows into it, and
+        PostgreSQL computes the selected parts of each report before sorting).
+        """
+        latest = self.succeeded_agreements(campaign).values("pk")[:1]
+        return self.filter(pk=Subquery(latest))
+
     def with_report_class(self, code: str) -> JobQuerySet:
         """Without the result, but with two parts of it read in the database:
         ``report_readers`` (the names) and ``report_class`` (the entry of class
@@ -40,9 +50,7 @@ class JobQuerySet(models.QuerySet):
 
     def latest_report(self, campaign: Campaign) -> dict[str, Any] | None:
         """The report of the campaign's latest succeeded agreement job, or None."""
-        return (
-            self.succeeded_agreements(campaign).values_list("result", flat=True).first()
-        )
+        return self.latest_agreement(campaign).values_list("result", flat=True).first()
 
 
 class Job(models.Model):
