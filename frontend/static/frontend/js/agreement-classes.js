@@ -9,7 +9,7 @@ import { el } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 
-export const STATS = {
+const STATS = {
   fleiss_kappa: "Fleiss' κ",
   ac1: "Gwet's AC1",
   pabak: "PABAK",

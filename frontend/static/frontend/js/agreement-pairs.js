@@ -123,8 +123,6 @@ async function draw() {
         zmax: 1,
         colorscale: COLOURS,
         colorbar: { title: { text: "κ" }, thickness: 12, len: 0.9, tickvals: [-1, -0.5, 0, 0.5, 1] },
-        xgap: 1,
-        ygap: 1,
         hoverongaps: false,
         text,
         hovertemplate: "%{text}<extra></extra>",
@@ -133,9 +131,9 @@ async function draw() {
     ],
     {
       margin: { l: 8, r: 8, t: 8, b: 8 },
-      plot_bgcolor: "#eceef1", // undefined pairs and the diagonal show as grey
+      plot_bgcolor: "#a9b0ba", // undefined pairs and the diagonal: a grey no κ has
       xaxis: { type: "category", tickangle: -45, tickfont: MONO, automargin: true, showgrid: false },
-      yaxis: { type: "category", autorange: "reversed", tickfont: MONO, automargin: true, showgrid: false, scaleanchor: "x" },
+      yaxis: { type: "category", autorange: "reversed", tickfont: MONO, automargin: true, showgrid: false },
     },
   );
   $("pair-chart-desc").textContent = describe(readers, kappa, what);

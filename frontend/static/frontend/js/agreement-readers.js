@@ -80,6 +80,8 @@ function drawChart() {
     margin: { l: 48, r: 16, t: 10, b: 40 },
     barmode: "group",
     bargap: 0.25,
+    // Past a dozen readers a legend hides the bars; each bar's hover names its reader.
+    showlegend: readers.length <= 12,
     legend: { orientation: "h", x: 0, y: 1.12 },
     xaxis: { type: "category", tickfont: MONO },
     yaxis: { title: { text: label }, range: [0, 1.05], gridcolor: GRID },

@@ -5,7 +5,7 @@
 
 import { plotlyReady } from "./dom.js";
 
-export const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif', size: 12, color: "#1d232b" };
+const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif', size: 12, color: "#1d232b" };
 export const MONO = { family: "ui-monospace, SFMono-Regular, Menlo, monospace", size: 11 };
 export const GRID = "#eceef1";
 export const UNDEFINED_MARKER = { symbol: "x-thin-open", color: "#8a939e", line: { width: 2, color: "#8a939e" } };

@@ -12,7 +12,7 @@
  * leads (names the signal has, or null), speed (mm/s), gain (mm/mV), duration (s)}.
  */
 
-export const STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"];
+const STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"];
 
 // Rows of the paper, each a list of leads sharing the row's time span in equal
 // columns; pitch is the distance between baselines and baseline the distance
@@ -57,7 +57,7 @@ function gridStep(step, pxPerUnit, minPx) {
 }
 
 /** The rows of leads of a layout, or of the overview (one row per lead the signal has). */
-export function paperRows(paper, mode) {
+function paperRows(paper, mode) {
   if (mode === "overview") {
     const names = paper.leads ?? STANDARD_LEADS;
     const pitch = names.length > 6 ? 15 : names.length > 3 ? 25 : 30;
