@@ -17,7 +17,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from annotator.models import Campaign, Decision
+from annotator.models import Campaign
 from annotator.roles import is_manager
 
 
@@ -31,12 +31,7 @@ def read(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(request, pk)
     if not campaign.is_read_by(request.user):
         raise Http404("You do not read in this campaign.")
-    quality = [{"value": v, "label": label} for v, label in Decision.Quality.choices]
-    return render(
-        request,
-        "frontend/read.html",
-        {"campaign": campaign, "quality_flags": quality},
-    )
+    return render(request, "frontend/read.html", {"campaign": campaign})
 
 
 @login_required
