@@ -50,41 +50,47 @@ def _campaign(request: Request, pk: int) -> Campaign:
     return get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
 
 
-class AgreementJobView(APIView):
+class StartJobView(APIView):
+    """Start a job of a campaign (managers): validate, call its service, 202."""
+
+    permission_classes = [IsAuthenticated, IsManager]
+    request_serializer: type[serializers.Serializer]
+
+    def start(self, campaign: Campaign, user: Any, data: dict[str, Any]) -> Job:
+        raise NotImplementedError
+
+    def post(self, request: Request, pk: int) -> Response:
+        campaign = _campaign(request, pk)
+        payload = self.request_serializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        job = self.start(campaign, request.user, dict(payload.validated_data))
+        job.refresh_from_db()
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(request=AgreementRequestSerializer, responses={202: JobSerializer})
+class AgreementJobView(StartJobView):
     """Start an agreement job for a campaign (managers)."""
 
-    permission_classes = [IsAuthenticated, IsManager]
+    request_serializer = AgreementRequestSerializer
 
-    @extend_schema(request=AgreementRequestSerializer, responses={202: JobSerializer})
-    def post(self, request: Request, pk: int) -> Response:
-        campaign = _campaign(request, pk)
-        payload = AgreementRequestSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        job = services.start_agreement_job(
-            campaign=campaign, user=request.user, **payload.validated_data
-        )
-        job.refresh_from_db()
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+    def start(self, campaign: Campaign, user: Any, data: dict[str, Any]) -> Job:
+        return services.start_agreement_job(campaign=campaign, user=user, **data)
 
 
-class ExportJobView(APIView):
+@extend_schema(request=ExportRequestSerializer, responses={202: JobSerializer})
+class ExportJobView(StartJobView):
     """Start a label export job for a campaign (managers)."""
 
-    permission_classes = [IsAuthenticated, IsManager]
+    request_serializer = ExportRequestSerializer
 
-    @extend_schema(request=ExportRequestSerializer, responses={202: JobSerializer})
-    def post(self, request: Request, pk: int) -> Response:
-        campaign = _campaign(request, pk)
-        payload = ExportRequestSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        job = services.start_export_job(
+    def start(self, campaign: Campaign, user: Any, data: dict[str, Any]) -> Job:
+        return services.start_export_job(
             campaign=campaign,
-            user=request.user,
-            fmt=payload.validated_data["format"],
-            include_unresolved=payload.validated_data["include_unresolved"],
+            user=user,
+            fmt=data["format"],
+            include_unresolved=data["include_unresolved"],
         )
-        job.refresh_from_db()
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobPagination(CursorPagination):

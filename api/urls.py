@@ -19,25 +19,14 @@ router.register("jobs", job_views.JobViewSet, basename="job")
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("health/", views.HealthView.as_view(), name="api-health"),
-    path(
-        "campaigns/<int:pk>/agreement/",
-        job_views.AgreementJobView.as_view(),
-        name="campaign-agreement",
-    ),
-    path(
-        "campaigns/<int:pk>/exports/",
-        job_views.ExportJobView.as_view(),
-        name="campaign-exports",
-    ),
-    path(
-        "campaigns/<int:pk>/report/",
-        job_views.CampaignReportView.as_view(),
-        name="campaign-report",
-    ),
-    path(
-        "campaigns/<int:pk>/report/pairs/",
-        job_views.CampaignReportPairsView.as_view(),
-        name="campaign-report-pairs",
+    *(
+        path(f"campaigns/<int:pk>/{route}", view.as_view(), name=f"campaign-{name}")
+        for route, view, name in [
+            ("agreement/", job_views.AgreementJobView, "agreement"),
+            ("exports/", job_views.ExportJobView, "exports"),
+            ("report/", job_views.CampaignReportView, "report"),
+            ("report/pairs/", job_views.CampaignReportPairsView, "report-pairs"),
+        ]
     ),
     path("exams/<int:pk>/signal/", signal.ExamSignalView.as_view(), name="exam-signal"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
