@@ -26,16 +26,8 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
+from annotator.ingest import common
 from annotator.ingest.base import ExamRecord, IngestError, Rejection
-from annotator.ingest.common import (
-    describe_error,
-    microvolts_per_unit,
-    parse_age,
-    parse_sex,
-    read_one,
-    renaming_note,
-    short,
-)
 from annotator.waveforms import standardize_leads, to_integer_signal
 
 FORMAT = "npy"
@@ -45,7 +37,7 @@ MAX_SIDECAR_BYTES = 1_000_000
 def iter_records(path: Path, **options: Any) -> Iterator[ExamRecord | Rejection]:
     """Yield the exam of ``path`` and its sidecar, or why it was not read."""
     path = Path(path)
-    yield from read_one(path, lambda: _read(path))
+    yield from common.read_one(path, lambda: _read(path))
 
 
 def _sidecar(path: Path) -> dict[str, Any]:
@@ -58,7 +50,7 @@ def _sidecar(path: Path) -> dict[str, Any]:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise IngestError(
-            f"sidecar {sidecar.name} is not valid JSON ({describe_error(error)})"
+            f"sidecar {sidecar.name} is not valid JSON ({common.describe_error(error)})"
         ) from None
     if not isinstance(meta, dict):
         raise IngestError(f"sidecar {sidecar.name} must hold a JSON object")
@@ -86,13 +78,13 @@ def _read(path: Path) -> ExamRecord:
     unit = meta.get("unit")
     if unit not in {"uV", "µV", "mV"}:
         raise IngestError(f"sidecar unit must be 'uV' or 'mV', not {unit!r}")
-    scale = microvolts_per_unit(unit)
+    scale = common.microvolts_per_unit(unit)
 
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         raise IngestError(
-            f"not a readable .npy array ({describe_error(error)})"
+            f"not a readable .npy array ({common.describe_error(error)})"
         ) from None
     if array.dtype.kind not in "iuf":
         raise IngestError(f"array holds {array.dtype}, not numbers")
@@ -125,12 +117,12 @@ def _read(path: Path) -> ExamRecord:
         source_format=FORMAT,
         source=str(path),
         patient_id=_optional_text(meta, "patient_id"),
-        age=parse_age(meta.get("age")),
-        sex=parse_sex(meta.get("sex")),
+        age=common.parse_age(meta.get("age")),
+        sex=common.parse_sex(meta.get("sex")),
         acquired_at=_datetime(meta.get("acquired_at")),
         machine_statements=_statements(meta.get("statements")),
         measurements=_measurements(meta.get("measurements")),
-        notes=[*renaming_note(names), *notes],
+        notes=[*common.renaming_note(names), *notes],
     )
 
 
@@ -152,7 +144,7 @@ def _datetime(value: Any) -> dt.datetime | None:
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise IngestError(
-            f"sidecar acquired_at is not ISO 8601: {short(value, 40)!r}"
+            f"sidecar acquired_at is not ISO 8601: {common.short(value, 40)!r}"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
@@ -162,7 +154,7 @@ def _statements(value: Any) -> list[str]:
         return []
     if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
         raise IngestError("sidecar statements must be a list of strings")
-    return [short(s, 500) for s in value if s.strip()]
+    return [common.short(s, 500) for s in value if s.strip()]
 
 
 def _measurements(value: Any) -> dict[str, float]:
@@ -173,7 +165,9 @@ def _measurements(value: Any) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, number in value.items():
         if isinstance(number, bool) or not isinstance(number, int | float):
-            raise IngestError(f"sidecar measurement {short(key, 40)!r} is not a number")
+            raise IngestError(
+                f"sidecar measurement {common.short(key, 40)!r} is not a number"
+            )
         if math.isfinite(number):
             out[str(key)] = number
     return out
