@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import services
-from annotator.models import Exam, TaxonomyVersion
+from annotator.management.options import taxonomy_by_id
+from annotator.models import Exam
 from annotator.taxonomy import load_default_taxonomy
 
 
@@ -64,13 +65,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"No exams in dataset(s) {', '.join(options['dataset'])}."
             )
-        taxonomy = (
-            TaxonomyVersion.objects.filter(pk=options["taxonomy"]).first()
-            if options["taxonomy"]
-            else load_default_taxonomy()
-        )
-        if taxonomy is None:
-            raise CommandError(f"No taxonomy with id {options['taxonomy']}.")
+        taxonomy = taxonomy_by_id(options["taxonomy"]) or load_default_taxonomy()
         policy = "classes" if options["adjudicate_classes"] else "any"
         try:
             campaign = services.create_campaign(

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.ingest.readings import ReadingsError, import_readings
-from annotator.models import TaxonomyVersion
+from annotator.management.options import taxonomy_by_id
 
 
 class Command(BaseCommand):
@@ -25,11 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        taxonomy = None
-        if options["taxonomy"]:
-            taxonomy = TaxonomyVersion.objects.filter(pk=options["taxonomy"]).first()
-            if taxonomy is None:
-                raise CommandError(f"No taxonomy with id {options['taxonomy']}.")
+        taxonomy = taxonomy_by_id(options["taxonomy"])
         try:
             summary = import_readings(
                 options["file"],
