@@ -72,6 +72,9 @@ class Exam(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The exam list of one dataset pages by id on this index, whatever
+        # the other datasets hold.
+        indexes = [models.Index(fields=["dataset", "id"], name="exam_dataset_order")]
         constraints = [
             models.UniqueConstraint(
                 fields=["dataset", "exam_id"], name="exam_unique_per_dataset"
