@@ -260,12 +260,17 @@ def seed(n_exams: int, n_readers: int, seed_value: int) -> Seeded:
             [campaign.pk],
         )
         cursor.execute("VACUUM ANALYZE")
+    # The links went in by SQL, past the services: count them once.
+    services.recount_progress(campaign)
     return Seeded(campaign.pk, [t.key for t in tokens], time.perf_counter() - started)
 
 
 def reset_workflow(campaign_id: int) -> None:
     """Forget every read so the next configuration starts from a fresh campaign."""
     from django.db import connection
+
+    from annotator import services
+    from annotator.models import Campaign, CampaignReader
 
     with connection.cursor() as cursor:
         # TRUNCATE, not DELETE: the history guard refuses row deletes by design.
@@ -280,10 +285,22 @@ def reset_workflow(campaign_id: int) -> None:
             [campaign_id],
         )
         cursor.execute("VACUUM ANALYZE")
+    CampaignReader.objects.filter(campaign_id=campaign_id).update(
+        n_submitted=0, cursor=0
+    )
+    services.recount_progress(Campaign.objects.get(pk=campaign_id))
 
 
 INVARIANTS = {
     # name: (SQL counting violations, counts as a double claim)
+    "progress counters that differ from a count of the rows": (
+        """SELECT count(*) FROM annotator_campaign c WHERE c.id = %(c)s AND (
+               c.n_reads_submitted <> (SELECT count(*) FROM annotator_assignment a
+                   WHERE a.campaign_id = c.id AND a.status = 'submitted')
+            OR c.n_claims_open <> (SELECT count(*) FROM annotator_assignment a
+                   WHERE a.campaign_id = c.id AND a.status = 'claimed'))""",
+        False,
+    ),
     "exams over the overlap": (
         """SELECT count(*) FROM (SELECT exam_id FROM annotator_assignment
            WHERE campaign_id = %(c)s AND status IN ('claimed', 'submitted')
