@@ -240,7 +240,7 @@ class CampaignViewSet(
             return Response(status=status.HTTP_204_NO_CONTENT)
         context = {
             "show_machine_statements": campaign.shows_machine_statements_to(
-                request.user
+                request.user, reading=True
             )
         }
         return Response(

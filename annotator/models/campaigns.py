@@ -175,10 +175,14 @@ class Campaign(models.Model):
         """Managers adjudicate every campaign; others the ones they are named in."""
         return is_manager(user) or self.adjudicators.filter(pk=user.pk).exists()
 
-    def shows_machine_statements_to(self, user: Any) -> bool:
+    def shows_machine_statements_to(self, user: Any, *, reading: bool = False) -> bool:
         """Readers are blinded to the machine's statements unless the campaign
-        allows them; adjudicators and managers see them."""
-        return self.show_machine_statements or self.is_adjudicated_by(user)
+        allows them; adjudicators and managers see them, except while they
+        read an exam of the campaign themselves (``reading``): a read is
+        blinded as the campaign says, whoever makes it."""
+        if self.show_machine_statements:
+            return True
+        return not reading and self.is_adjudicated_by(user)
 
     def state_counts(self) -> dict[str, int]:
         """Consensus state → number of exams, from the counters."""

@@ -21,11 +21,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from annotator.models import Assignment, Campaign, CampaignExam, CampaignReader
-from annotator.services.locks import for_update, lock_reader, skip_locked
+from annotator.services import sql
+from annotator.services.locks import for_update, lock_reader
 from annotator.services.progress import Tally
 
 CLAIM_CANDIDATES = 8  # open exams tried per claim before concluding none is left
@@ -51,16 +52,7 @@ def _expire_leases(campaign: Campaign, now: dt.datetime, tally: Tally) -> int:
     Claims locked by a submission in progress are skipped: that submission
     decides their fate, and waiting for it could close a cycle of locks.
     """
-    stale = list(
-        for_update(
-            Assignment.objects.filter(
-                campaign=campaign,
-                status=Assignment.Status.CLAIMED,
-                lease_expires_at__lte=now,
-            ).order_by("id"),
-            **skip_locked(),
-        ).values_list("pk", "exam_id")[:STALE_BATCH]
-    )
+    stale = sql.stale_claims(campaign.pk, now, STALE_BATCH)
     released = 0
     for pk, exam_id in stale:
         # The status filter makes a release happen once, whoever gets here first.
@@ -97,35 +89,14 @@ def claim_next(
         member = lock_reader(campaign, reader)
         tally = Tally()
         _expire_leases(campaign, now, tally)
-        assignment = _renew_current(campaign, reader, lease, after)
+        # The oldest unfinished claim (not the one being read), lease renewed.
+        assignment = sql.renew_oldest_claim(
+            campaign.pk, reader.pk, lease, besides=after or 0
+        )
         if assignment is None:
             assignment = _claim_new(campaign, reader, member, now, lease, tally)
         tally.flush(campaign.pk)
         return assignment
-
-
-def _renew_current(
-    campaign: Campaign, reader: AbstractBaseUser, lease: dt.datetime, after: int | None
-) -> Assignment | None:
-    """The reader's oldest unfinished claim (other than ``after``), lease renewed."""
-    current = (
-        Assignment.objects.filter(
-            campaign=campaign, reader_id=reader.pk, status=Assignment.Status.CLAIMED
-        )
-        .exclude(pk=after or 0)
-        .order_by("claimed_at", "id")
-        .first()
-    )
-    if current is None:
-        return None
-    # Conditional, so a claim submitted a moment ago is not handed out again
-    # as if it were open; the reader's lock makes that rare.
-    if not Assignment.objects.filter(
-        pk=current.pk, status=Assignment.Status.CLAIMED
-    ).update(lease_expires_at=lease):
-        return _renew_current(campaign, reader, lease, after)
-    current.lease_expires_at = lease
-    return current
 
 
 def _claim_new(
@@ -150,7 +121,7 @@ def _claim_new(
         return None
     tally["n_claims_open"] += 1
     if assignment.exam_id > cursor:
-        CampaignReader.objects.filter(pk=member.pk).update(cursor=assignment.exam_id)
+        sql.update_member(member.pk, cursor=assignment.exam_id)
     return assignment
 
 
@@ -170,51 +141,18 @@ def _claim_from(
     queue behind one another's rows; the conditional counter UPDATE decides.
     """
     overlap = campaign.readers_per_exam
-    # Only the reader's exams the candidates can reach: the subquery stays a
-    # few rows however many exams the reader has read.
-    mine = (
-        Assignment.objects.filter(
-            campaign=campaign, reader_id=reader.pk, exam_id__gt=after
-        )
-        .holding()
-        .values("exam_id")
-    )
     while True:
-        candidates = for_update(
-            CampaignExam.objects.filter(
-                campaign=campaign, is_open=True, exam_id__gt=after
-            )
-            .exclude(exam_id__in=mine)
-            .order_by("exam_id"),
-            of=("self",),
-            **skip_locked(),
+        batch = sql.open_exams(
+            campaign.pk, reader.pk, after=after, limit=CLAIM_CANDIDATES
         )
-        batch = list(candidates.values_list("pk", "exam_id")[:CLAIM_CANDIDATES])
         if not batch:
             return None
-        for link_pk, exam_id in batch:
-            if take_slot(CampaignExam.objects.filter(pk=link_pk), overlap):
+        for _link, exam_id in batch:
+            if sql.take_slot(campaign.pk, exam_id, overlap):
                 return _assign(
                     campaign, reader, exam_id, now, lease, fresh=exam_id > cursor
                 )
         after = batch[-1][1]
-
-
-def take_slot(links: Any, overlap: int) -> bool:
-    """Count one more reader on an exam if it has room; False if it is full.
-
-    The single conditional UPDATE is the whole guard: two readers racing for
-    the last slot cannot both see ``n_assigned < overlap`` succeed.
-    """
-    return bool(
-        links.filter(n_assigned__lt=overlap).update(
-            n_assigned=F("n_assigned") + 1,
-            is_open=Case(
-                When(n_assigned__gte=overlap - 1, then=Value(False)),
-                default=Value(True),
-            ),
-        )
-    )
 
 
 def _assign(
@@ -244,13 +182,7 @@ def _assign(
             return Assignment.objects.get(
                 campaign=campaign, exam_id=exam_id, reader_id=reader.pk
             )
-    return Assignment.objects.create(
-        campaign=campaign,
-        exam_id=exam_id,
-        reader_id=reader.pk,
-        claimed_at=now,
-        lease_expires_at=lease,
-    )
+    return sql.insert_claim(campaign.pk, exam_id, reader.pk, now, lease)
 
 
 def release_claims(*, campaign: Campaign, reader: Any, tally: Tally) -> int:

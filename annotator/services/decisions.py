@@ -18,17 +18,16 @@ from annotator.models import (
     Assignment,
     Campaign,
     CampaignExam,
-    CampaignReader,
     Decision,
     Exam,
     LabelRevision,
 )
+from annotator.services import sql
 from annotator.services.adjudication import settle_exam
-from annotator.services.claims import take_slot
 from annotator.services.errors import Conflict, NotFound, PreconditionFailed
 from annotator.services.labels import ReadInput, clean_read
 from annotator.services.locks import for_update, lock_reader
-from annotator.services.progress import Tally, count_reader_read
+from annotator.services.progress import Tally
 
 
 @transaction.atomic
@@ -44,12 +43,7 @@ def submit_decision(
     now = now or timezone.now()
     # The reader's row first (through the assignment's campaign), as a claim
     # does; a reader no longer in the campaign has no assignment to submit.
-    member = for_update(
-        CampaignReader.objects.filter(
-            user_id=reader.pk, campaign__assignments=assignment.pk
-        ),
-        of=("self",),
-    ).first()
+    member_id = sql.lock_member_of_claim(assignment.pk, reader.pk)
     assignment = (
         for_update(
             Assignment.objects.filter(pk=assignment.pk, reader_id=reader.pk),
@@ -58,7 +52,7 @@ def submit_decision(
         .select_related("campaign__taxonomy")
         .first()
     )
-    if member is None or assignment is None:
+    if member_id is None or assignment is None:
         raise NotFound("No such assignment among yours.")
     campaign = assignment.campaign
     values = clean_read(campaign, read)
@@ -70,10 +64,9 @@ def submit_decision(
         )
     if assignment.status == Assignment.Status.EXPIRED:
         # The lease ran out: the read still counts if the exam has room for it.
-        links = CampaignExam.objects.filter(
-            campaign=campaign, exam_id=assignment.exam_id
-        )
-        if not take_slot(links, campaign.readers_per_exam):
+        if not sql.take_slot(
+            campaign.pk, assignment.exam_id, campaign.readers_per_exam
+        ):
             raise Conflict(
                 "Your claim on this exam expired and it went to another reader; "
                 "ask for the next exam."
@@ -82,16 +75,14 @@ def submit_decision(
         tally["n_claims_open"] -= 1
     decision = _record_submission(assignment, reader, values, source, now)
     _count_read(campaign, assignment.exam_id, tally)
-    count_reader_read(campaign.pk, reader.pk)
+    sql.update_member(member_id, submitted=1)
     tally.flush(campaign.pk)
     return decision
 
 
 def _count_read(campaign: Campaign, exam_id: int, tally: Tally) -> None:
     """One more submitted read of the exam; settle it if its reads are complete."""
-    link = for_update(
-        CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id)
-    ).get()
+    link = sql.lock_link(campaign.pk, exam_id)
     # The row lock holds the counter until commit, so it is counted here and
     # written in the same UPDATE as the consensus (no F() update and re-read).
     link.campaign = campaign  # the caller's instance, with its taxonomy loaded
@@ -111,9 +102,7 @@ def _record_submission(
 
     The caller holds the assignment's lock and has validated ``values``.
     """
-    Assignment.objects.filter(pk=assignment.pk).update(
-        status=Assignment.Status.SUBMITTED, submitted_at=now
-    )
+    sql.mark_submitted(assignment.pk, now)
     try:
         # No savepoint around the insert: a clash ends the whole submission,
         # which the surrounding atomic block rolls back anyway.
@@ -215,7 +204,7 @@ def record_reading(
     re-import); a different existing read is a Conflict, never overwritten.
     The reader must be one of the campaign's readers.
     """
-    lock_reader(campaign, reader)
+    member = lock_reader(campaign, reader)
     values = clean_read(campaign, read)
     existing = (
         Decision.objects.filter(
@@ -240,10 +229,7 @@ def record_reading(
     ).exists()
     if held:
         tally["n_claims_open"] -= 1  # the open claim becomes this read
-    elif not take_slot(
-        CampaignExam.objects.filter(campaign=campaign, exam=exam),
-        campaign.readers_per_exam,
-    ):
+    elif not sql.take_slot(campaign.pk, exam.pk, campaign.readers_per_exam):
         raise Conflict(
             f"The exam already has {campaign.readers_per_exam} readers, the campaign's "
             "readers per exam."
@@ -255,11 +241,8 @@ def record_reading(
         reader_id=reader.pk,
         defaults={"claimed_at": now, "lease_expires_at": None},
     )
-    CampaignReader.objects.filter(
-        campaign=campaign, user_id=reader.pk, cursor__lt=exam.pk
-    ).update(cursor=exam.pk)
     decision = _record_submission(assignment, reader, values, source, now)
     _count_read(campaign, exam.pk, tally)
-    count_reader_read(campaign.pk, reader.pk)
+    sql.update_member(member.pk, submitted=1, cursor=exam.pk)
     tally.flush(campaign.pk)
     return decision

@@ -15,6 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 
 from annotator.models import Campaign, CampaignReader
+from annotator.services import sql
 from annotator.services.errors import NotFound
 
 
@@ -31,9 +32,7 @@ def lock_reader(campaign: Campaign, reader: AbstractBaseUser) -> CampaignReader:
     Every transaction that claims or submits for a reader takes this lock
     first, so one reader's claims and submissions run one at a time.
     """
-    member = for_update(
-        CampaignReader.objects.filter(campaign=campaign, user_id=reader.pk)
-    ).first()
+    member = sql.lock_member(campaign.pk, reader.pk)
     if member is None:
         raise NotFound("No such campaign among yours.")
     return member

@@ -10,11 +10,9 @@ the transaction commits, and no transaction holding it waits for another lock.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
-
-from django.db.models import F
 
 from annotator.models import Campaign, CampaignReader, state_counter
+from annotator.services import sql
 
 
 class Tally(Counter[str]):
@@ -28,17 +26,10 @@ class Tally(Counter[str]):
 
     def flush(self, campaign_id: int) -> None:
         """Write the deltas in one UPDATE of the campaign row; then forget them."""
-        changes = {field: F(field) + delta for field, delta in self.items() if delta}
+        changes = {field: delta for field, delta in self.items() if delta}
         if changes:
-            Campaign.objects.filter(pk=campaign_id).update(**changes)
+            sql.add_to_campaign(campaign_id, changes)
         self.clear()
-
-
-def count_reader_read(campaign_id: int, user_id: Any, delta: int = 1) -> None:
-    """The reader has ``delta`` more submitted reads in the campaign."""
-    CampaignReader.objects.filter(campaign_id=campaign_id, user_id=user_id).update(
-        n_submitted=F("n_submitted") + delta
-    )
 
 
 def recount_progress(campaign: Campaign) -> dict[str, int]:
