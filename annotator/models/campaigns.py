@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -52,7 +53,13 @@ class CampaignQuerySet(models.QuerySet):
         mine = CampaignReader.objects.filter(campaign=models.OuterRef("pk"), user=user)
         return self.annotate(
             my_reads_submitted=models.Subquery(mine.values("n_submitted")[:1]),
-            my_claims_open=models.Subquery(mine.values("n_claimed")[:1]),
+            my_claims_open=models.Subquery(
+                _open_claims(user)
+                .filter(campaign=models.OuterRef("pk"))
+                .values("campaign")
+                .annotate(n=models.Count("pk"))
+                .values("n")
+            ),
             caller_reads=models.Exists(mine),
             caller_adjudicates=models.Exists(
                 Campaign.adjudicators.through.objects.filter(
@@ -202,12 +209,12 @@ class Campaign(models.Model):
             mine = (self.my_reads_submitted or 0, self.my_claims_open or 0)
             adjudicates = is_manager(user) or self.caller_adjudicates
         else:
-            row = (
+            submitted = (
                 CampaignReader.objects.filter(campaign=self, user=user)
-                .values_list("n_submitted", "n_claimed")
+                .values_list("n_submitted", flat=True)
                 .first()
             )
-            mine = row or (0, 0)
+            mine = (submitted or 0, _open_claims(user).filter(campaign=self).count())
             adjudicates = self.is_adjudicated_by(user)
         progress = {
             "exams": self.n_exams,
@@ -219,6 +226,14 @@ class Campaign(models.Model):
         if adjudicates:
             progress.update(self.state_counts())
         return progress
+
+
+def _open_claims(user: Any) -> models.QuerySet:
+    """The user's unfinished claims (a reader holds at most two per campaign, so
+    counting them costs the same in any campaign; on the (campaign, reader,
+    status) index)."""
+    assignment = apps.get_model("annotator", "Assignment")
+    return assignment.objects.filter(reader=user, status=assignment.Status.CLAIMED)
 
 
 def state_counter(state: str) -> str:
@@ -236,7 +251,6 @@ class CampaignReader(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    n_claimed = models.PositiveIntegerField(default=0)
     n_submitted = models.PositiveIntegerField(default=0)
     # The highest exam id the reader holds any assignment of: exams above it
     # need no look for an old claim of theirs.
