@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.core.management.base import CommandError
 
 from annotator.models import TaxonomyVersion
@@ -15,3 +18,12 @@ def taxonomy_by_id(pk: int | None) -> TaxonomyVersion | None:
     if taxonomy is None:
         raise CommandError(f"No taxonomy with id {pk}.")
     return taxonomy
+
+
+@contextmanager
+def refused_as_command_error(*errors: type[Exception]) -> Iterator[None]:
+    """An import's refusal (one of ``errors``) ends the command with its message."""
+    try:
+        yield
+    except errors as exc:
+        raise CommandError(str(exc)) from None

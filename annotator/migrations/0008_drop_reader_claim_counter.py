@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotator', '0007_exam_dataset_order'),
+        ("annotator", "0007_exam_dataset_order"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='campaignreader',
-            name='n_claimed',
+            model_name="campaignreader",
+            name="n_claimed",
         ),
     ]

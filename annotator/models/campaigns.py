@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from annotator.models import fields
 from annotator.models.exams import Exam
 from annotator.models.taxonomy import TaxonomyVersion
 from annotator.roles import is_manager
@@ -119,13 +120,7 @@ class Campaign(models.Model):
         help_text="With 3 or more readers, a majority settles a disagreement.",
     )
     lease_minutes = models.PositiveIntegerField(default=30)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = fields.created_by(related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     # Progress counters, moved by the services in the transactions that add
     # exams, claim, submit, release and settle (never counted per request).

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.ingest import FORMATS
 from annotator.ingest.importer import ImportSummary, import_exams
+from annotator.management.options import refused_as_command_error
 
 
 class Command(BaseCommand):
@@ -61,7 +62,7 @@ class Command(BaseCommand):
             if options["verbosity"] >= 1:
                 self.stderr.write(summary.progress_line())
 
-        try:
+        with refused_as_command_error(ValueError):
             summary = import_exams(
                 options["paths"],
                 fmt=options["fmt"],
@@ -70,8 +71,6 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 progress=progress,
             )
-        except ValueError as error:
-            raise CommandError(str(error)) from None
         self.stdout.write(summary.as_text())
         if summary.rejected and not (summary.imported or summary.skipped):
             raise CommandError("every exam was rejected", returncode=1)

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.ingest.readings import ReadingsError, import_readings
-from annotator.management.options import taxonomy_by_id
+from annotator.management.options import refused_as_command_error, taxonomy_by_id
 
 
 class Command(BaseCommand):
@@ -26,15 +26,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         taxonomy = taxonomy_by_id(options["taxonomy"])
-        try:
+        with refused_as_command_error(ReadingsError):
             summary = import_readings(
                 options["file"],
                 campaign_name=options["campaign"],
                 dataset=options["dataset"],
                 taxonomy=taxonomy,
             )
-        except ReadingsError as exc:
-            raise CommandError(str(exc)) from exc
         self.stdout.write(summary.as_text())
         if summary.imported == 0 and summary.skipped == 0:
             raise CommandError("No reading was imported.")
