@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.test import Client
 
 from annotator.models import Assignment, Decision
@@ -82,3 +83,58 @@ def test_four_sessions_of_each_of_two_readers_never_fail_and_read_each_exam_once
     campaign.refresh_from_db()
     assert campaign.n_reads_submitted == 400 and campaign.n_claims_open == 0
     assert campaign.n_unanimous == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_exam_locked_by_a_claim_in_flight_is_not_the_end_of_the_campaign(
+    postgres,
+):
+    """The last open exam, locked by another reader's unfinished claim, is
+    waited for, not skipped: the claim in flight leaves it room for one more
+    reader, so "nothing left" (204) would strand it with one read."""
+    from annotator import services
+
+    cast = factories.make_cast()
+    campaign = factories.make_campaign(cast, factories.make_exams(1), name="Last")
+    holding = threading.Event()
+    release = threading.Event()
+    got: dict = {}
+
+    def first_reader() -> None:
+        try:
+            with transaction.atomic():
+                got["first"] = services.claim_next(
+                    campaign=campaign, reader=cast.reader1
+                )
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def second_reader() -> None:
+        try:
+            got["second"] = services.claim_next(campaign=campaign, reader=cast.reader2)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_reader)
+    first.start()
+    assert holding.wait(30)
+    second = threading.Thread(target=second_reader)
+    second.start()
+    # Let the second claim reach the locked row before the first one commits.
+    for _ in range(300):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] or not second.is_alive():
+                break
+        time.sleep(0.01)
+    release.set()
+    first.join(30)
+    second.join(30)
+    exam = campaign.exam_links.get().exam_id
+    assert got["first"].exam_id == exam
+    assert got["second"] is not None and got["second"].exam_id == exam

@@ -1,10 +1,11 @@
 """Claiming: a reader's next exam, leases and their expiry.
 
-One ORM path on every database. The invariants hold under concurrency by
-construction: a claim counts a reader on an exam only through a conditional
-UPDATE of its counter (``n_assigned < overlap``), the unique (campaign, exam,
-reader) constraint forbids a second claim of one exam by one reader, and a
-reader's claims are serialised on their ``CampaignReader`` row.
+One path on every database, its statements in ``services/sql.py``. The
+invariants hold under concurrency by construction: a claim counts a reader on
+an exam only through a conditional UPDATE of its counter (``n_assigned <
+overlap``), the unique (campaign, exam, reader) constraint forbids a second
+claim of one exam by one reader, and a reader's claims are serialised on
+their ``CampaignReader`` row.
 
 Locks are always taken in the same order — the reader's row, then
 assignments, then campaign-exam links, then the campaign row last (its
@@ -145,6 +146,13 @@ def _claim_from(
         batch = sql.open_exams(
             campaign.pk, reader.pk, after=after, limit=CLAIM_CANDIDATES
         )
+        if not batch and sql.skips_locked_rows():
+            # Nothing free does not mean nothing left: the last open exams may
+            # be locked by claims in flight, which can leave them open. Wait
+            # for those rows rather than tell the reader the campaign is done.
+            batch = sql.open_exams(
+                campaign.pk, reader.pk, after=after, limit=CLAIM_CANDIDATES, wait=True
+            )
         if not batch:
             return None
         for _link, exam_id in batch:

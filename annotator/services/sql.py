@@ -133,10 +133,11 @@ def renew_oldest_claim(
 
 
 def open_exams(
-    campaign_id: int, reader_id: Any, *, after: int, limit: int
+    campaign_id: int, reader_id: Any, *, after: int, limit: int, wait: bool = False
 ) -> list[tuple[int, int]]:
     """(link id, exam id) of open exams after ``after`` that the reader does not
-    hold, in exam order, locked; rows other claims have locked are skipped.
+    hold, in exam order, locked. Rows other claims have locked are skipped,
+    unless ``wait``: then the query waits for them and keeps those still open.
 
     The reader's own exams are looked up above ``after`` only, so the test
     stays a few rows however many exams the reader has read.
@@ -146,9 +147,14 @@ def open_exams(
         "AND exam_id > %s AND exam_id NOT IN ("
         f"SELECT exam_id FROM {_ASSIGNMENT} WHERE campaign_id = %s "
         "AND reader_id = %s AND exam_id > %s AND status IN (%s, %s)"
-        f") ORDER BY exam_id LIMIT %s{_lock(of=_LINK, skip=True)}",
+        f") ORDER BY exam_id LIMIT %s{_lock(of=_LINK, skip=not wait)}",
         [campaign_id, after, campaign_id, reader_id, after, *_HOLDING, limit],
     )
+
+
+def skips_locked_rows() -> bool:
+    """Whether ``open_exams`` can pass over rows that others have locked."""
+    return connection.features.has_select_for_update_skip_locked
 
 
 def take_slot(campaign_id: int, exam_id: int, overlap: int) -> bool:
