@@ -147,6 +147,17 @@ class _Cells(dict[str, str]):
         return value
 
 
+# A spreadsheet (Excel, LibreOffice, Google Sheets) evaluates a cell that starts
+# with one of these as a formula: OWASP's "CSV injection".
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    """``value`` as a CSV cell that no spreadsheet evaluates: a leading quote
+    before a formula character (OWASP's advice), other text as it is."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 # Fields made only of these characters are never quoted by a csv writer (under
 # QUOTE_MINIMAL), so a batch of them can be written with plain string joins.
 _PLAIN_FIELDS = re.compile(r"[\w.:/+=@-]+(?:,[\w.:/+=@-]+)*")
@@ -175,8 +186,8 @@ def _write_csv(
     ):
         records = [
             (
-                row[1],
-                row[3],
+                spreadsheet_text(row[1]),
+                spreadsheet_text(row[3]),
                 row[6],
                 cells[row[7]]
                 if row[6] in RESOLVED and row[7] is not None
@@ -302,7 +313,8 @@ def write_export(
     out = _HashingWriter(target)
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["exam_id", "patient_pseudonym", *codes, "consensus_method"])
+        header = ["exam_id", "patient_pseudonym", *codes, "consensus_method"]
+        writer.writerow([spreadsheet_text(cell) for cell in header])
         rows, methods = _write_csv(
             campaign,
             codes,

