@@ -36,6 +36,16 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 50_000
 DEFAULT_BOOTSTRAP = 200
+MAX_SEED = 2**32 - 1  # the bootstrap's seed is stored with the counts as int64
+
+
+def check_seed(seed: int) -> int:
+    """The bootstrap seed if it is one a report can record; ValueError if not."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"The seed must be between 0 and {MAX_SEED}, not {seed}.")
+    return seed
+
+
 NO_READS = "The campaign has no submitted reads yet; nothing to measure."
 
 
@@ -371,6 +381,7 @@ def agreement_report(
     chunk_size: int = DEFAULT_CHUNK,
 ) -> dict[str, Any]:
     """The agreement report computed in this process (the ``agreement`` command)."""
+    check_seed(seed)
     readers = campaign_readers(campaign)
     if not readers:
         raise ValueError(f"Campaign {campaign.name!r} has no submitted reads yet.")

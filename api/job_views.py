@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator import exports, reports, services
-from annotator.jobs import DEFAULT_CHUNK
+from annotator.jobs import DEFAULT_CHUNK, MAX_SEED
 from annotator.models import Campaign, Job
 from annotator.roles import is_manager
 from api.permissions import IsManager
@@ -35,7 +35,7 @@ from api.serializers import JobListSerializer, JobSerializer
 
 class AgreementRequestSerializer(serializers.Serializer):
     bootstrap = serializers.IntegerField(min_value=0, max_value=2000, default=200)
-    seed = serializers.IntegerField(min_value=0, default=0)
+    seed = serializers.IntegerField(min_value=0, max_value=MAX_SEED, default=0)
     chunk_size = serializers.IntegerField(
         min_value=100, max_value=1_000_000, default=DEFAULT_CHUNK
     )

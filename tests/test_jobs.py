@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from sklearn.metrics import cohen_kappa_score
@@ -355,3 +355,26 @@ def test_csv_export_neutralises_cells_a_spreadsheet_would_run(cast, tmp_path):
     )
     ids = {json.loads(line)["exam_id"] for line in jsonl.read_text().splitlines()}
     assert ids == set(planted)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 10**30])
+def test_an_agreement_seed_out_of_range_is_refused_before_any_job(
+    study, cast, seed, capsys
+):
+    campaign = study["campaign"]
+    before = Job.objects.count()
+    response = manager_client(cast).post(
+        f"/api/campaigns/{campaign.pk}/agreement/", {"seed": seed}, format="json"
+    )
+    assert response.status_code == 400
+    assert "seed" in response.json()
+    with pytest.raises(ValueError, match="seed must be between 0 and 4294967295"):
+        services.start_agreement_job(campaign=campaign, user=cast.manager, seed=seed)
+    with pytest.raises(CommandError, match="seed must be between"):
+        call_command("agreement", "--campaign", "Study", "--seed", str(seed))
+    assert Job.objects.count() == before
+
+
+def test_the_largest_seed_gives_a_report(study, cast):
+    job = services_job(study["campaign"], cast, bootstrap=5, seed=2**32 - 1)
+    assert job.result["seed"] == 2**32 - 1

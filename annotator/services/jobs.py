@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from annotator import exports, tasks
-from annotator.jobs import DEFAULT_BOOTSTRAP, DEFAULT_CHUNK
+from annotator.jobs import DEFAULT_BOOTSTRAP, DEFAULT_CHUNK, check_seed
 from annotator.models import Campaign, Job
 
 _TASKS = {
@@ -41,7 +41,9 @@ def start_agreement_job(
     seed: int = 0,
     chunk_size: int = DEFAULT_CHUNK,
 ) -> Job:
-    """Queue an agreement report of the campaign (DESIGN §6)."""
+    """Queue an agreement report of the campaign (DESIGN §6); ValueError for a
+    seed the report cannot record."""
+    check_seed(seed)
     return start_job(
         kind=Job.Kind.AGREEMENT,
         campaign=campaign,
