@@ -152,3 +152,27 @@ def test_create_campaign_command(exams, cast, capsys):
     with pytest.raises(CommandError, match="Unknown readers: ghost"):
         call_command("create_campaign", "X", "--dataset", "test", "--readers", "ghost")
     assert not Campaign.objects.filter(name="X").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["dr|evil", "has space", "<script>alert(1)</script>", "x" * 151]
+)
+def test_a_reader_name_outside_the_username_rules_is_refused(
+    tmp_path, exams, cast, capsys, name
+):
+    """A '|' in a name broke every agreement job (it separates the pair keys):
+    names become accounts only under the user model's own rules."""
+    path = write(
+        tmp_path,
+        f"exam_id,reader,labels\nE00000,{name},AF\nE00001,reader_ok,AF\n",
+    )
+    call_command("import_readings", path, "--campaign", "Names")
+    out = capsys.readouterr().out
+    assert f"reader {name!r} refused:" in out
+    assert f"row 2: reader {name!r} was refused" in out
+    assert not User.objects.filter(username=name).exists()
+    assert list(Decision.objects.values_list("reader__username", flat=True)) == [
+        "reader_ok"
+    ]
+    campaign = Campaign.objects.get(name="Names")
+    assert list(campaign.readers.values_list("username", flat=True)) == ["reader_ok"]

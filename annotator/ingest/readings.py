@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotator import services
@@ -36,6 +37,7 @@ class ReadingsSummary:
     skipped: int = 0
     problems: list[str] = field(default_factory=list)
     new_readers: list[str] = field(default_factory=list)
+    refused_readers: dict[str, str] = field(default_factory=dict)  # name → why
 
     def as_text(self) -> str:
         lines = [
@@ -136,7 +138,10 @@ def import_readings(
         exam = exams.get(row.get("exam_id", ""))
         reader = readers.get(row.get("reader", ""))
         if exam is None or reader is None:
-            if reader is None:
+            name = row.get("reader", "")
+            if name in summary.refused_readers:
+                summary.problems.append(f"{where}: reader {name!r} was refused")
+            elif reader is None:
                 summary.problems.append(f"{where}: no reader name")
             continue  # unknown exam ids were reported once already
         try:
@@ -210,11 +215,25 @@ def _resolve_exams(
 
 
 def _readers(names: set[str], summary: ReadingsSummary) -> dict[str, object]:
-    """Existing users by name; unknown names become reader accounts without login."""
+    """Existing users by name; unknown names become reader accounts without login.
+
+    A new name must pass the user model's own username rules (Django's: letters,
+    digits and ``@.+-_``), as a name typed in the admin would; one that does not
+    is refused with the reason, and so are its rows.
+    """
     users = get_user_model().objects
+    username = users.model._meta.get_field(users.model.USERNAME_FIELD)
     readers = {u.get_username(): u for u in users.filter(username__in=names)}
     group, _ = Group.objects.get_or_create(name=Role.READER)
     for name in sorted(names - set(readers)):
+        try:
+            username.clean(name, None)
+        except ValidationError as exc:
+            summary.refused_readers[name] = " ".join(exc.messages)
+            summary.problems.append(
+                f"reader {name!r} refused: {summary.refused_readers[name]}"
+            )
+            continue
         user = users.create_user(username=name)
         user.set_unusable_password()
         user.save(update_fields=["password"])
