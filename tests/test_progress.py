@@ -222,3 +222,111 @@ def test_a_readers_decisions_page_by_cursor_and_only_theirs(cast, taxonomy):
         "decision__id", flat=True
     )
     assert seen == sorted(mine) and len(seen) == 12
+
+
+def _walk(client, url: str) -> tuple[list[int], list[int]]:
+    """Every id of a cursor-paged list, following next links, then back by
+    previous links from the last page."""
+    forward, pages = [], []
+    while url:
+        page = client.get(url).json()
+        pages.append(page)
+        forward += [row["id"] for row in page["results"]]
+        url = page["next"]
+    backward = [row["id"] for row in pages[-1]["results"]]
+    url = pages[-1]["previous"]
+    while url:
+        page = client.get(url).json()
+        backward = [row["id"] for row in page["results"]] + backward
+        url = page["previous"]
+    return forward, backward
+
+
+@pytest.mark.django_db
+def test_a_readers_exam_list_is_the_visible_exams_found_from_their_own(
+    cast, django_assert_num_queries
+):
+    """Page by page, the exam list of a reader or an adjudicator holds exactly
+    ``visible_to``: claims in two campaigns (an exam in both listed once),
+    expired claims left out, the adjudication queue of their campaigns, and
+    other campaigns' exams interleaved by id never shown. Its queries do not
+    grow with the exams before theirs."""
+    from annotator.models import Exam
+
+    exams = factories.make_exams(60)
+    mine, theirs = exams[0::2], exams[1::2]
+    other = factories.make_user("other_reader", "reader")
+    first = factories.make_campaign(cast, mine[:20], name="First")
+    second = factories.make_campaign(cast, mine[10:], name="Second")
+    theirs = services.create_campaign(
+        name="Theirs",
+        taxonomy=factories.default_taxonomy(),
+        exams=theirs,
+        readers=[other],
+        readers_per_exam=1,
+    )
+    rng = random.Random(4)
+    for campaign in (first, second):
+        for _ in range(18):
+            for reader in (cast.reader1, cast.reader2):
+                claim = services.claim_next(campaign=campaign, reader=reader)
+                labels = (
+                    ["AF"] if reader == cast.reader1 else [rng.choice(["AF", "SR"])]
+                )
+                services.submit_decision(assignment=claim, reader=reader, labels=labels)
+    # reader2's next claim in First runs out: an expired claim shows nothing.
+    services.claim_next(campaign=first, reader=cast.reader2)
+    services.expire_leases(campaign=first, now=timezone.now() + dt.timedelta(days=1))
+    services.claim_next(campaign=second, reader=cast.reader1)  # held, unread
+    for _ in range(5):
+        claim = services.claim_next(campaign=theirs, reader=other)
+        services.submit_decision(assignment=claim, reader=other, labels=["SR"])
+    for user in (cast.reader1, cast.reader2, cast.adjudicator, other):
+        client = APIClient()
+        client.force_authenticate(user)
+        expected = list(
+            Exam.objects.visible_to(user).order_by("pk").values_list("pk", flat=True)
+        )
+        forward, backward = _walk(client, "/api/exams/?page_size=7")
+        assert forward == backward == expected, user
+        assert expected, user
+    client = APIClient()
+    client.force_authenticate(cast.reader1)
+    # The two sources (claims, queues), the page, the blinding check.
+    with django_assert_num_queries(4):
+        client.get("/api/exams/?page_size=7")
+    factories.make_exams(40, dataset="later")  # more exams, none of theirs
+    with django_assert_num_queries(4):
+        client.get("/api/exams/?page_size=7")
+
+
+@pytest.mark.django_db
+def test_a_readers_decisions_page_by_their_own_ids(cast, django_assert_num_queries):
+    """Forward and back, a reader's decisions list is exactly their decisions
+    in id order, with the same queries on the first page and a deep one."""
+    from annotator.models import Decision
+
+    campaign = factories.make_campaign(cast, factories.make_exams(24))
+    for _ in range(24):
+        for reader in (cast.reader1, cast.reader2):
+            claim = services.claim_next(campaign=campaign, reader=reader)
+            services.submit_decision(assignment=claim, reader=reader, labels=["SR"])
+    for reader in (cast.reader1, cast.reader2):
+        client = APIClient()
+        client.force_authenticate(reader)
+        expected = list(
+            Decision.objects.filter(reader=reader)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        forward, backward = _walk(client, "/api/decisions/?page_size=5")
+        assert forward == backward == expected
+    client = APIClient()
+    client.force_authenticate(cast.reader1)
+    deep = client.get("/api/decisions/?page_size=5").json()["next"]
+    deep = client.get(deep).json()["next"]
+    # The page's ids, then the page (the caller's role is known by now).
+    with django_assert_num_queries(2):
+        client.get("/api/decisions/?page_size=5")
+    with django_assert_num_queries(2):
+        client.get(deep)

@@ -14,21 +14,26 @@ from annotator.models.campaigns import Campaign
 from annotator.models.exams import Exam
 
 
+class AssignmentStatus(models.TextChoices):
+    CLAIMED = "claimed", "Claimed"
+    SUBMITTED = "submitted", "Submitted"
+    EXPIRED = "expired", "Lease expired"
+
+
+# A claim the reader still holds or has read; an expired one is neither.
+HOLDING = (AssignmentStatus.CLAIMED, AssignmentStatus.SUBMITTED)
+
+
 class AssignmentQuerySet(models.QuerySet):
     def holding(self) -> AssignmentQuerySet:
         """Claims a reader still holds or has read (not the expired ones)."""
-        return self.filter(
-            status__in=[Assignment.Status.CLAIMED, Assignment.Status.SUBMITTED]
-        )
+        return self.filter(status__in=HOLDING)
 
 
 class Assignment(models.Model):
     """One reader holding one exam of a campaign, from claim to submitted read."""
 
-    class Status(models.TextChoices):
-        CLAIMED = "claimed", "Claimed"
-        SUBMITTED = "submitted", "Submitted"
-        EXPIRED = "expired", "Lease expired"
+    Status = AssignmentStatus
 
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="assignments"
@@ -56,6 +61,13 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["campaign", "reader", "status"]),
             models.Index(fields=["campaign", "reader", "exam"]),
+            # The exams a reader holds or read, across campaigns, in exam order
+            # (their exam list); partial, so the page is read from the index.
+            models.Index(
+                fields=["reader", "exam"],
+                condition=Q(status__in=HOLDING),
+                name="assignment_reader_holding",
+            ),
             models.Index(fields=["status", "lease_expires_at"]),
         ]
 

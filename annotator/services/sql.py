@@ -24,6 +24,7 @@ from typing import Any
 from django.db import connection
 
 from annotator.models import Assignment, Campaign, CampaignExam, CampaignReader
+from annotator.models.reads import HOLDING
 
 _ASSIGNMENT = Assignment._meta.db_table
 _LINK = CampaignExam._meta.db_table
@@ -31,7 +32,7 @@ _READER = CampaignReader._meta.db_table
 _CAMPAIGN = Campaign._meta.db_table
 _CLAIMED = Assignment.Status.CLAIMED.value
 _SUBMITTED = Assignment.Status.SUBMITTED.value
-_HOLDING = (_CLAIMED, _SUBMITTED)  # as AssignmentQuerySet.holding()
+_HOLDING = tuple(status.value for status in HOLDING)
 
 
 def _lock(*, of: str = "", skip: bool = False) -> str:
