@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from annotator import consensus, services
 from annotator.models import (
@@ -222,29 +223,67 @@ def test_edits_need_the_current_version_and_every_version_is_kept(campaign, cast
     ]
 
 
-def test_an_edit_resettles_the_exam(campaign, cast):
+def test_an_edit_before_the_other_reads_is_what_the_exam_settles_on(campaign, cast):
     first = read(campaign, cast.reader1, ["AF"])
-    read(campaign, cast.reader2, ["AFL"])
-    assert link_of(first).consensus_state == State.NEEDS_ADJUDICATION
+    assert link_of(first).consensus_state == State.PENDING
     services.edit_decision(
         decision=first, reader=cast.reader1, expected_version=1, labels=["AFL"]
     )
+    read(campaign, cast.reader2, ["AFL"])
     assert link_of(first).consensus_state == State.UNANIMOUS
 
 
-def test_reads_of_an_adjudicated_exam_are_frozen(campaign, cast):
+def test_a_single_readers_read_stays_editable_and_resettles(cast):
+    campaign = factories.make_campaign(
+        cast, factories.make_exams(1), name="Solo", readers_per_exam=1
+    )
     first = read(campaign, cast.reader1, ["AF"])
+    assert link_of(first).consensus_labels == ["AF"]
+    services.edit_decision(
+        decision=first, reader=cast.reader1, expected_version=1, labels=["SR"]
+    )
+    assert link_of(first).consensus_labels == ["SR"]
+
+
+def _settled_three_ways(campaign, cast):
+    """Exams whose reads agree, disagree, and were adjudicated: reader1's reads."""
+    agreed = read(campaign, cast.reader1, ["SR"])
+    read(campaign, cast.reader2, ["SR"])
+    contradicted = read(campaign, cast.reader1, ["AF"])
     read(campaign, cast.reader2, ["AFL"])
+    adjudicated = read(campaign, cast.reader1, ["AF"])
+    read(campaign, cast.reader2, ["SR"])
     services.adjudicate(
         campaign=campaign,
-        exam=first.assignment.exam,
+        exam=adjudicated.assignment.exam,
         adjudicator=cast.adjudicator,
         labels=["AF"],
     )
-    with pytest.raises(services.Conflict, match="adjudicated"):
-        services.edit_decision(
-            decision=first, reader=cast.reader1, expected_version=1, labels=["SR"]
+    states = [link_of(d).consensus_state for d in (agreed, contradicted, adjudicated)]
+    assert states == [State.UNANIMOUS, State.NEEDS_ADJUDICATION, State.ADJUDICATED]
+    return agreed, contradicted, adjudicated
+
+
+def test_a_refused_edit_tells_nothing_of_the_other_reads(cast):
+    """No blinding oracle: whatever the others read, a reader's edit of a
+    settled exam gets the same answer, and a stale version always 412."""
+    campaign = factories.make_campaign(cast, factories.make_exams(3), name="Oracle")
+    client = APIClient()
+    client.force_authenticate(cast.reader1)
+    answers = []
+    for decision in _settled_three_ways(campaign, cast):
+        before = decision.labels
+        url = f"/api/decisions/{decision.pk}/"
+        body = {"labels": ["ST"]}
+        stale = client.put(url, body, format="json", HTTP_IF_MATCH='"7"')
+        current = client.put(url, body, format="json", HTTP_IF_MATCH='"1"')
+        answers.append(
+            (stale.status_code, current.status_code, current.json()["detail"])
         )
+        decision.refresh_from_db()
+        assert (decision.version, decision.labels) == (1, before)
+    assert answers == [(412, 409, services.READS_COMPLETE)] * 3
+    assert LabelRevision.objects.filter(version__gt=1).count() == 0
 
 
 def test_an_expired_lease_returns_the_exam_to_the_queue(cast):

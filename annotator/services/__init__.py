@@ -20,6 +20,7 @@ from annotator.services.campaigns import (
 )
 from annotator.services.claims import claim_next, expire_leases
 from annotator.services.decisions import (
+    READS_COMPLETE,
     edit_decision,
     record_reading,
     submit_decision,
@@ -36,6 +37,7 @@ from annotator.services.labels import clean_labels, clean_quality
 from annotator.services.progress import Tally, recount_progress
 
 __all__ = [
+    "READS_COMPLETE",
     "CampaignRefused",
     "Conflict",
     "InvalidLabels",

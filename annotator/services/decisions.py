@@ -142,6 +142,19 @@ def _revise(
     )
 
 
+READS_COMPLETE = (
+    "Every read of this exam is in and it has been settled; "
+    "your read can no longer change."
+)
+
+
+def _stale(decision: Decision, expected_version: int) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"The decision changed since you loaded it (version {decision.version}, "
+        f"you sent {expected_version}); reload it and apply your edit again."
+    )
+
+
 @transaction.atomic
 def edit_decision(
     *,
@@ -151,7 +164,15 @@ def edit_decision(
     source: str = "api",
     **read: Unpack[ReadInput],
 ) -> Decision:
-    """Change a read; refused unless ``expected_version`` is the stored version."""
+    """Change a read; refused unless ``expected_version`` is the stored version.
+
+    The answer never depends on what other readers read: the version is
+    checked first, and once every read of the exam is in, edits are refused
+    with one message whatever the consensus (unanimous, disagreeing or
+    adjudicated), so a refusal cannot tell a reader they were contradicted.
+    A campaign of one reader per exam has no one to be blinded from, and its
+    reads stay editable until adjudicated.
+    """
     decision = (
         Decision.objects.select_related("assignment__campaign__taxonomy")
         .filter(pk=decision.pk, reader_id=reader.pk)
@@ -159,28 +180,28 @@ def edit_decision(
     )
     if decision is None:
         raise NotFound("No such decision among yours.")
+    if decision.version != expected_version:
+        raise _stale(decision, expected_version)
     assignment = decision.assignment
     campaign = assignment.campaign
     values = clean_read(campaign, read)
     if values["duration_ms"] is None:
         values["duration_ms"] = decision.duration_ms  # an edit keeps the time
-    link = for_update(
-        CampaignExam.objects.filter(campaign=campaign, exam_id=assignment.exam_id)
-    ).get()
+    link = sql.lock_link(campaign.pk, assignment.exam_id)
     link.campaign = campaign
-    if link.consensus_state == CampaignExam.ConsensusState.ADJUDICATED:
-        raise Conflict(
-            "This exam has been adjudicated; its reads can no longer change."
-        )
+    state = CampaignExam.ConsensusState
+    complete = link.consensus_state != state.PENDING
+    if link.consensus_state == state.ADJUDICATED or (
+        complete and campaign.readers_per_exam > 1
+    ):
+        raise Conflict(READS_COMPLETE)
     now = timezone.now()
     updated = Decision.objects.filter(pk=decision.pk, version=expected_version).update(
         version=F("version") + 1, updated_at=now, **values
     )
-    if not updated:
-        raise PreconditionFailed(
-            f"The decision changed since you loaded it (version {decision.version}, "
-            f"you sent {expected_version}); reload it and apply your edit again."
-        )
+    if not updated:  # another edit won the race since it was loaded
+        decision.refresh_from_db(fields=["version"])
+        raise _stale(decision, expected_version)
     _revise(decision, reader, decision, values, source, now)
     decision.refresh_from_db()
     tally = Tally()
