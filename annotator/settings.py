@@ -9,6 +9,7 @@ production concern is switched on by one variable (see the README's table):
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -90,6 +91,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "annotator",
     "api",
     "frontend",
@@ -105,7 +107,32 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A login attempt per (username, address) at a time, then axes' lockout.
+    "annotator.logins.SerialisedLogins",
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Failed logins (django-axes, counted in the database): the admin's login, the
+# login page and the token endpoint alike. See annotator/logins.py.
+AUTHENTICATION_BACKENDS = [
+    "annotator.logins.LoginGuardBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "annotator.logins.LoginGuardHandler"
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)  # per (username, address)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked out are refused unread and do not restart the cool-off.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "annotator.logins.locked_out"
+# The address is the connection's: a client-sent X-Forwarded-For would let a
+# guesser pick a new address per attempt. Behind a proxy, set the proxy's header.
+AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(
+    os.environ.get("LOGIN_ADDRESS_HEADERS", "REMOTE_ADDR").split(",")
+)
+AXES_ENABLE_ACCESS_FAILURE_LOG = False  # the attempt rows are the record
+ANNOTATOR_LOGIN_ADDRESS_LIMIT = env_int("LOGIN_ADDRESS_LIMIT", 100)
 
 ROOT_URLCONF = "annotator.urls"
 WSGI_APPLICATION = "annotator.wsgi.application"
@@ -208,7 +235,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
-# Cache (login throttling, short-lived state): Redis when configured, so every
+# Cache (short-lived state): Redis when configured, so every
 # gunicorn worker shares it; else per-process memory.
 if os.environ.get("REDIS_URL"):
     CACHES = {
@@ -261,9 +288,6 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {
-        "login": os.environ.get("LOGIN_THROTTLE_RATE", "10/min"),
-    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ECG Annotator API",
@@ -293,5 +317,8 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # lockouts and repeated failures only
+    },
 }

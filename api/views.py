@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, user_logged_in
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
@@ -16,7 +16,6 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import (
     NotFound,
     PermissionDenied,
-    Throttled,
     ValidationError,
 )
 from rest_framework.pagination import Cursor, CursorPagination
@@ -38,7 +37,6 @@ from annotator.roles import is_manager
 from api import serializers as s
 from api.errors import PreconditionRequired
 from api.permissions import IsManager
-from api.throttling import login_retry_after, record_failed_login
 
 
 class TokenView(APIView):
@@ -58,19 +56,21 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         payload = s.TokenRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        username = payload.validated_data["username"]
-        wait = login_retry_after(request, username)
-        if wait is not None:
-            raise Throttled(wait, detail="Too many failed logins; try again later.")
+        # The Django request, so that axes marks a lockout where its middleware
+        # looks for it (a locked-out attempt then answers 429, not 400).
         user = authenticate(
-            request, username=username, password=payload.validated_data["password"]
+            request._request,
+            username=payload.validated_data["username"],
+            password=payload.validated_data["password"],
         )
         if user is None:
-            record_failed_login(request, username)
             return Response(
                 {"detail": "Wrong username or password."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        # A token is a login: its signal clears this address's failures for
+        # the user (axes) and records the login time, as the login page does.
+        user_logged_in.send(sender=type(user), request=request._request, user=user)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 

@@ -629,8 +629,8 @@ def fill_counters(campaign_id: int) -> None:
 
     Campaign: ``n_exams``, ``n_reads_submitted``, ``n_claims_open`` and
     ``n_<consensus state>``; its reader rows: ``n_submitted``, ``cursor`` (and
-    ``n_claimed``, which earlier versions kept). Each is set only if the model has it; any other ``n_…`` field
-    is printed, since it keeps its default.
+    ``n_claimed``, which earlier versions kept). Each is set only if the model
+    has it; any other ``n_…`` field is printed, since it keeps its default.
     """
     from annotator.models import Campaign, CampaignExam
 

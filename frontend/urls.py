@@ -8,7 +8,7 @@ from django.urls import path
 from frontend import pages, views
 
 urlpatterns = [
-    path("login/", views.LoginView.as_view(), name="login"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
     path("read/<int:pk>/", pages.read, name="read"),
