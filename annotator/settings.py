@@ -132,7 +132,7 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(
     os.environ.get("LOGIN_ADDRESS_HEADERS", "REMOTE_ADDR").split(",")
 )
 AXES_ENABLE_ACCESS_FAILURE_LOG = False  # the attempt rows are the record
-ANNOTATOR_LOGIN_ADDRESS_LIMIT = env_int("LOGIN_ADDRESS_LIMIT", 100)
+ANNOTATOR_LOGIN_ADDRESS_LIMIT = env_int("LOGIN_ADDRESS_LIMIT", 30)
 
 ROOT_URLCONF = "annotator.urls"
 WSGI_APPLICATION = "annotator.wsgi.application"
