@@ -133,6 +133,7 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(
 )
 AXES_ENABLE_ACCESS_FAILURE_LOG = False  # the attempt rows are the record
 ANNOTATOR_LOGIN_ADDRESS_LIMIT = env_int("LOGIN_ADDRESS_LIMIT", 30)
+API_TOKEN_HOURS = env_int("API_TOKEN_HOURS", 24 * 7)  # see api/tokens.py
 
 ROOT_URLCONF = "annotator.urls"
 WSGI_APPLICATION = "annotator.wsgi.application"
@@ -279,7 +280,7 @@ CELERY_RESULT_EXPIRES = 3600
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with WWW-Authenticate.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -11,9 +11,9 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.exceptions import (
+    NotAuthenticated,
     NotFound,
     PermissionDenied,
     ValidationError,
@@ -35,6 +35,7 @@ from annotator.models import (
 )
 from annotator.roles import is_manager
 from api import serializers as s
+from api import tokens
 from api.errors import PreconditionRequired
 from api.permissions import IsManager
 
@@ -71,8 +72,22 @@ class TokenView(APIView):
         # A token is a login: its signal clears this address's failures for
         # the user (axes) and records the login time, as the login page does.
         user_logged_in.send(sender=type(user), request=request._request, user=user)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token = tokens.issue(user)
+        return Response(
+            {"token": token.key, "expires_at": token.created + tokens.lifetime()}
+        )
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return "Token"  # so a refused revocation answers 401, not 403
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        """Revoke the token the request is made with (it stops working at once)."""
+        auth = tokens.ExpiringTokenAuthentication().authenticate(request)
+        if auth is None:
+            raise NotAuthenticated("Send the token to revoke in Authorization.")
+        auth[1].delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class TaxonomyViewSet(viewsets.ReadOnlyModelViewSet):
