@@ -12,7 +12,11 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from annotator import services
@@ -64,10 +68,51 @@ class ExamAdmin(ReadOnlyAdmin):
     search_fields = ["exam_id", "patient_pseudonym"]
 
 
+class FindPatientForm(forms.Form):
+    source_patient_id = forms.CharField(label=_("Source patient id"), max_length=200)
+    dataset = forms.CharField(label=_("Dataset"), max_length=100, required=False)
+
+
 @admin.register(PatientLink)
 class PatientLinkAdmin(ReadOnlyAdmin):
+    """Patient links. The list searches pseudonyms only: a source patient id is
+    looked up by POST (``find/``), so it never appears in a URL or a log."""
+
     list_display = ["pseudonym", "dataset", "source_patient_id", "created_at"]
-    search_fields = ["pseudonym", "source_patient_id"]
+    search_fields = ["pseudonym"]
+
+    def get_urls(self) -> list[Any]:
+        find = path(
+            "find/",
+            self.admin_site.admin_view(self.find_view),
+            name="annotator_patientlink_find",
+        )
+        return [find, *super().get_urls()]
+
+    def find_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = FindPatientForm(request.POST or None)
+        not_found = False
+        if request.method == "POST" and form.is_valid():
+            links = PatientLink.objects.filter(
+                source_patient_id=form.cleaned_data["source_patient_id"]
+            )
+            if form.cleaned_data["dataset"]:
+                links = links.filter(dataset=form.cleaned_data["dataset"])
+            link = links.order_by("pk").first()
+            if link is not None:
+                return redirect("admin:annotator_patientlink_change", link.pk)
+            not_found = True
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "not_found": not_found,
+        }
+        return TemplateResponse(
+            request, "admin/annotator/patientlink/find.html", context
+        )
 
 
 class DiagnosticClassInline(admin.TabularInline):

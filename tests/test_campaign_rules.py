@@ -241,3 +241,42 @@ def test_admin_shows_exams_read_only(staff, campaign):
     page = staff.get(f"/admin/annotator/exam/{exam.pk}/change/")
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
+
+
+@pytest.fixture
+def patients(db):
+    from annotator.models import PatientLink
+
+    return [
+        PatientLink.objects.create(
+            dataset="ward", source_patient_id=f"MRN-{i:05d}", pseudonym=f"p{i:031d}"
+        )
+        for i in range(3)
+    ]
+
+
+def test_the_admin_finds_a_patient_without_the_id_in_any_url(staff, patients):
+    """A GET search put the patient id in the access log (?q=MRN-…)."""
+    changelist = "/admin/annotator/patientlink/"
+    listed = staff.get(changelist, {"q": "MRN-00001"})
+    assert listed.status_code == 200
+    assert listed.context["cl"].result_count == 0  # source ids are not searched
+    assert b"Find by source patient id" in staff.get(changelist).content
+    found = staff.post(f"{changelist}find/", {"source_patient_id": "MRN-00001"})
+    assert found.status_code == 302
+    assert found["Location"] == f"{changelist}{patients[1].pk}/change/"
+    assert "MRN" not in found["Location"]
+    missing = staff.post(f"{changelist}find/", {"source_patient_id": "MRN-99999"})
+    assert missing.status_code == 200
+    assert b"No patient link with that id." in missing.content
+    assert b"MRN-99999" in missing.content  # kept in the form, in the page only
+
+
+def test_only_managers_reach_the_patient_finder(client, cast, patients):
+    cast.reader1.is_staff = True
+    cast.reader1.save(update_fields=["is_staff"])
+    client.force_login(cast.reader1)
+    response = client.post(
+        "/admin/annotator/patientlink/find/", {"source_patient_id": "MRN-00001"}
+    )
+    assert response.status_code == 403
