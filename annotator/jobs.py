@@ -13,17 +13,19 @@ run inline. State changes go through the ``Job`` lifecycle methods.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import io
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import batched
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connections, transaction
 from django.db.models import OuterRef, Subquery, TextField
@@ -457,6 +459,26 @@ def run_export(job_id: int) -> None:
         output_key=key,
         sha256=result.sha256,
     )
+
+
+def sweep_stalled(
+    *, queue: Callable[[Job], None], now: dt.datetime | None = None
+) -> dict[str, int]:
+    """Re-queue each stalled job (its worker died), or fail it with the reason
+    once it has run ``ANNOTATOR_JOB_MAX_ATTEMPTS`` times; counts of each."""
+    done = {"requeued": 0, "failed": 0}
+    for job in Job.objects.stalled(now).defer("result"):
+        if job.attempts >= settings.ANNOTATOR_JOB_MAX_ATTEMPTS:
+            seen = job.heartbeat_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            if job.fail(
+                f"Stopped after {job.attempts} runs: the worker running it stopped "
+                f"answering (last heartbeat {seen})."
+            ):
+                done["failed"] += 1
+        elif job.requeue():
+            queue(job)
+            done["requeued"] += 1
+    return done
 
 
 def fail_job(job_id: int, exc: BaseException) -> None:

@@ -276,6 +276,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
+# A start with the broker down fails within a couple of seconds (503), not after
+# kombu's default retries.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+# Celery beat (docker compose's `beat`): re-queue jobs whose worker died.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stalled-jobs": {
+        "task": "annotator.tasks.sweep_stalled_jobs_task",
+        "schedule": env_int("JOB_SWEEP_SECONDS", 60),
+    }
+}
 
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with WWW-Authenticate.
@@ -309,6 +324,10 @@ ANNOTATOR_LEASE_MINUTES = env_int("ANNOTATOR_LEASE_MINUTES", 30)
 ANNOTATOR_IMPORT_BATCH = env_int("ANNOTATOR_IMPORT_BATCH", 500)
 ANNOTATOR_EXPORT_BATCH = env_int("ANNOTATOR_EXPORT_BATCH", 5000)
 ANNOTATOR_MAX_SAMPLES = env_int("ANNOTATOR_MAX_SAMPLES", 24 * 3600 * 1000)
+# A running job with no heartbeat for this long has stalled (its worker died);
+# the sweep re-queues it, at most ANNOTATOR_JOB_MAX_ATTEMPTS runs in all.
+ANNOTATOR_JOB_STALL_SECONDS = env_int("JOB_STALL_SECONDS", 300)
+ANNOTATOR_JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 
 LOGGING = {
     "version": 1,

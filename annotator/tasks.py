@@ -16,6 +16,7 @@ from celery import chord, group, shared_task
 from django.db import InterfaceError, OperationalError
 
 from annotator import jobs
+from annotator.models import Job
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 RETRY = {
@@ -67,3 +68,21 @@ def agreement_merge_task(job_id: int) -> None:
 @shared_task(ignore_result=True, **RETRY)
 def run_export_job_task(job_id: int) -> None:
     _run(job_id, jobs.run_export)
+
+
+# The task that runs each kind of job from its start.
+FIRST_TASK = {
+    Job.Kind.AGREEMENT: run_agreement_job_task,
+    Job.Kind.EXPORT: run_export_job_task,
+}
+
+
+def queue(job: Any) -> None:
+    """Send the job's first task to the broker (inline without one)."""
+    FIRST_TASK[job.kind].delay(job.pk)
+
+
+@shared_task(ignore_result=True)
+def sweep_stalled_jobs_task() -> dict[str, int]:
+    """Celery beat, every minute: re-queue stalled jobs, fail the hopeless."""
+    return jobs.sweep_stalled(queue=queue)

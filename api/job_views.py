@@ -145,6 +145,13 @@ class JobViewSet(
     def get_serializer_class(self) -> type:
         return JobListSerializer if self.action == "list" else JobSerializer
 
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        """Re-queue a stalled job (its worker stopped answering); 409 otherwise."""
+        job = services.retry_job(job=self.get_object())
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(
         responses={200: OpenApiResponse(description="The job's output file")},
     )

@@ -312,6 +312,7 @@ class AdjudicationSerializer(serializers.ModelSerializer):
 
 class JobSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    stalled = serializers.BooleanField(source="is_stalled", read_only=True)
 
     class Meta:
         model = Job
@@ -330,6 +331,8 @@ class JobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "heartbeat_at",
+            "stalled",
         ]
 
 

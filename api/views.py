@@ -34,8 +34,8 @@ from annotator.models import (
     TaxonomyVersion,
 )
 from annotator.roles import is_manager
+from api import health, tokens
 from api import serializers as s
-from api import tokens
 from api.errors import PreconditionRequired
 from api.permissions import IsManager
 
@@ -557,12 +557,27 @@ def _if_match_version(request: Request) -> int:
 
 
 class HealthView(APIView):
-    """Liveness for load balancers: the database answers."""
+    """Health for load balancers and people: the database and the job queue.
+
+    200 when both answer (or jobs run inline, without a broker), else 503,
+    with each part's state.
+    """
 
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(responses={200: OpenApiResponse(description="Healthy")})
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(description="Healthy"),
+            503: OpenApiResponse(description="A part is down"),
+        }
+    )
     def get(self, request: Request) -> Response:
-        Exam.objects.exists()
-        return Response({"status": "ok"})
+        parts = {"database": health.database(), "broker": health.broker()}
+        healthy = all(state in {"ok", "inline"} for state in parts.values())
+        return Response(
+            {"status": "ok" if healthy else "unavailable", **parts},
+            status=status.HTTP_200_OK
+            if healthy
+            else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )

@@ -523,3 +523,36 @@ def test_exam_browser_filters_pages_and_opens_an_exam(
     selected = page.locator("#exam-body tr.selected")
     assert selected.locator(".link-button").inner_text() == "B-001"
     screenshot(page, shots, "exams")
+
+
+def test_a_stalled_job_shows_as_stalled_and_retry_runs_it_again(
+    browser, console, live_server, study, cast, shots
+):
+    """After kill -9 of its worker a job sat at "running 91 %" for two hours."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    stalled = Job.objects.create(
+        kind="agreement",
+        campaign=study,
+        params={"bootstrap": 0, "seed": 0, "chunk_size": 1000},
+        status="running",
+        progress=91,
+        attempts=1,
+        started_at=timezone.now() - dt.timedelta(minutes=20),
+        heartbeat_at=timezone.now() - dt.timedelta(minutes=10),
+        created_by=cast.manager,
+    )
+    page = open_page(browser, console, live_server, "manager")
+    page.goto(f"{live_server.url}/jobs/")
+    row = page.locator(f'#jobs-body tr[data-job="{stalled.pk}"]')
+    row.wait_for()
+    assert "stalled" in row.inner_text().lower()
+    screenshot(page, shots, "jobs-stalled")
+    row.get_by_role("button", name=f"Retry #{stalled.pk}").click()
+    # Without a broker the retried job runs at once; the row follows it.
+    row.get_by_role("link", name="⤓ Report (JSON)").wait_for(timeout=30_000)
+    assert "succeeded" in row.inner_text()
+    stalled.refresh_from_db()
+    assert (stalled.status, stalled.attempts) == ("succeeded", 2)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q, Subquery, Value
 from django.db.models.fields.json import KeyTransform
@@ -14,7 +16,21 @@ from annotator.models import fields
 from annotator.models.campaigns import Campaign
 
 
+def stall_threshold(now: Any = None) -> Any:
+    """A running job whose last heartbeat is older than this has stalled."""
+    return (now or timezone.now()) - dt.timedelta(
+        seconds=settings.ANNOTATOR_JOB_STALL_SECONDS
+    )
+
+
 class JobQuerySet(models.QuerySet):
+    def stalled(self, now: Any = None) -> JobQuerySet:
+        """Running jobs that have not shown a sign of life for a while: their
+        worker died (a kill, a lost machine) or lost its broker."""
+        return self.filter(
+            status=Job.Status.RUNNING, heartbeat_at__lt=stall_threshold(now)
+        )
+
     def for_list(self) -> JobQuerySet:
         """Jobs for a list: the creator joined, the result never read.
 
@@ -91,6 +107,8 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Moved by every step of a running job (start, progress); see stalled().
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = JobQuerySet.as_manager()
 
@@ -113,6 +131,14 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+    @property
+    def is_stalled(self) -> bool:
+        return (
+            self.status == self.Status.RUNNING
+            and self.heartbeat_at is not None
+            and self.heartbeat_at < stall_threshold()
+        )
 
     @staticmethod
     def summary_of(kind: str, result: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -149,12 +175,26 @@ class Job(models.Model):
         A redelivered task starts the job again: ``attempts`` counts the runs,
         ``started_at`` keeps the first.
         """
+        now = timezone.now()
         return self._move(
             [self.Status.QUEUED, self.Status.RUNNING],
             status=self.Status.RUNNING,
             attempts=F("attempts") + 1,
-            started_at=Coalesce("started_at", Value(timezone.now())),
+            started_at=Coalesce("started_at", Value(now)),
+            heartbeat_at=now,
         )
+
+    def requeue(self) -> bool:
+        """Put a stalled job back in the queue; False if it is not stalled (it
+        moved meanwhile, or another retry came first), so a retry is done once.
+        The caller sends its task again; the steps are idempotent."""
+        moved = bool(
+            Job.objects.stalled()
+            .filter(pk=self.pk)
+            .update(status=self.Status.QUEUED, heartbeat_at=timezone.now())
+        )
+        self.refresh_from_db(fields=["status", "heartbeat_at", "attempts"])
+        return moved
 
     def fix_plan(self, plan: dict[str, Any]) -> dict[str, Any] | None:
         """Record the plan of a running job unless a concurrent run did first.
@@ -177,7 +217,7 @@ class Job(models.Model):
         pct = max(0, min(int(pct), 100))
         moved = bool(
             Job.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
-                progress=Greatest("progress", Value(pct))
+                progress=Greatest("progress", Value(pct)), heartbeat_at=timezone.now()
             )
         )
         if moved:

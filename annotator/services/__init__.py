@@ -30,9 +30,15 @@ from annotator.services.errors import (
     InvalidLabels,
     NotFound,
     PreconditionFailed,
+    Unavailable,
     WorkflowError,
 )
-from annotator.services.jobs import start_agreement_job, start_export_job, start_job
+from annotator.services.jobs import (
+    retry_job,
+    start_agreement_job,
+    start_export_job,
+    start_job,
+)
 from annotator.services.labels import clean_labels, clean_quality
 from annotator.services.progress import Tally, recount_progress
 
@@ -44,6 +50,7 @@ __all__ = [
     "NotFound",
     "PreconditionFailed",
     "Tally",
+    "Unavailable",
     "WorkflowError",
     "add_exams",
     "add_readers",
@@ -59,6 +66,7 @@ __all__ = [
     "record_reading",
     "recount_progress",
     "remove_readers",
+    "retry_job",
     "settle_exam",
     "start_agreement_job",
     "start_export_job",

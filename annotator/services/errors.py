@@ -23,3 +23,9 @@ class PreconditionFailed(WorkflowError):
 
 class InvalidLabels(WorkflowError):
     status = 400
+
+
+class Unavailable(WorkflowError):
+    """A service the request needs (the job queue) cannot be reached now."""
+
+    status = 503

@@ -9,11 +9,22 @@ from django.db import transaction
 from annotator import exports, tasks
 from annotator.jobs import DEFAULT_BOOTSTRAP, DEFAULT_CHUNK, check_seed
 from annotator.models import Campaign, Job
+from annotator.services.errors import Conflict, Unavailable
 
-_TASKS = {
-    Job.Kind.AGREEMENT: tasks.run_agreement_job_task,
-    Job.Kind.EXPORT: tasks.run_export_job_task,
-}
+QUEUE_DOWN = (
+    "The job queue cannot be reached, so the job was not started; "
+    "try again once it is back."
+)
+
+
+def _send(job: Job) -> None:
+    """Queue the job's task; if the broker cannot be reached, the job fails
+    with the reason (no job waits as "queued" for a message never sent)."""
+    try:
+        tasks.queue(job)
+    except Exception as exc:
+        job.fail(f"{QUEUE_DOWN} ({type(exc).__name__})")
+        raise Unavailable(QUEUE_DOWN) from exc
 
 
 @transaction.atomic
@@ -25,11 +36,24 @@ def start_job(
     Queued after the commit, so a worker never looks for a row it cannot see
     yet; a rolled-back start queues nothing.
     """
-    task = _TASKS[kind]
+    if kind not in tasks.FIRST_TASK:
+        raise ValueError(f"No task runs {kind!r} jobs.")
     job = Job.objects.create(
         kind=kind, campaign=campaign, params=params, created_by=user
     )
-    transaction.on_commit(lambda: task.delay(job.pk))
+    transaction.on_commit(lambda: _send(job))
+    return job
+
+
+def retry_job(*, job: Job) -> Job:
+    """Re-queue a stalled job (managers' Retry); Conflict unless it is stalled,
+    so two retries at once queue it once."""
+    if not job.requeue():
+        raise Conflict(
+            f"This job is {job.get_status_display().lower()}, not stalled; "
+            "only a job whose worker stopped answering can be retried."
+        )
+    _send(job)
     return job
 
 

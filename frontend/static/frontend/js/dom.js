@@ -56,6 +56,12 @@ export async function api(url, { method = "GET", body } = {}) {
   return data;
 }
 
+/** A user-facing string in the page's language (Django's JavaScript catalog,
+ * loaded by base.html; the text as written when it is absent). */
+export function gettext(text) {
+  return typeof window.gettext === "function" ? window.gettext(text) : text;
+}
+
 let enumCache = null;
 
 /** The server's enumerations (base.html's `enums` script): `{name: [{value, label}…]}`. */

@@ -16,7 +16,7 @@
  * whatever their cursor, and nothing here needs a total count.
  */
 
-import { api, el, enumLabels, sleep, visible } from "./dom.js";
+import { api, el, enumLabels, gettext, showError, sleep, visible } from "./dom.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const ICON = { queued: "◷", running: "↻", succeeded: "✓", failed: "✕" };
@@ -67,12 +67,37 @@ function duration(job) {
 // --- The parts of a job, shared by both layouts -----------------------------------
 
 function statusBadge(job) {
+  if (job.stalled) {
+    // Running on paper, but its worker has not been heard from for minutes.
+    return el(
+      "span",
+      { class: "status status-stalled", title: gettext("Its worker stopped answering; it is retried automatically.") },
+      el("span", { "aria-hidden": "true" }, "⚠"),
+      gettext("Stalled"),
+    );
+  }
   return el(
     "span",
     { class: `status status-${job.status}` },
     el("span", { "aria-hidden": "true" }, ICON[job.status] || ""),
     enumLabels("job_statuses").get(job.status) ?? job.status,
   );
+}
+
+/** Retry for a stalled job (managers: the API refuses everyone else). */
+function retryButton(job, onRetried) {
+  if (!job.stalled) return null;
+  const button = el("button", { type: "button", class: "small retry", "aria-label": `${gettext("Retry")} #${job.id}` }, gettext("Retry"));
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      onRetried(await api(`/api/jobs/${job.id}/retry/`, { method: "POST" }));
+    } catch (error) {
+      showError(error.message);
+      button.disabled = false;
+    }
+  });
+  return button;
 }
 
 function progressBar(job) {
@@ -101,7 +126,7 @@ function errorText(job) {
   return el("p", { class: "job-error" }, el("strong", {}, "Error: "), job.error || "no message");
 }
 
-function tableRow(job, campaigns) {
+function tableRow(job, campaigns, onRetried) {
   const campaign = job.campaign
     ? el("a", { href: `/campaigns/${job.campaign}/` }, campaigns.get(job.campaign) || `Campaign ${job.campaign}`)
     : "—";
@@ -124,6 +149,7 @@ function tableRow(job, campaigns) {
       {},
       statusBadge(job),
       job.attempts > 1 ? el("span", { class: "muted small block" }, `attempt ${job.attempts}`) : null,
+      retryButton(job, onRetried),
     ),
     el(
       "td",
@@ -144,7 +170,7 @@ function tableRow(job, campaigns) {
   );
 }
 
-function listItem(job) {
+function listItem(job, onRetried) {
   return el(
     "li",
     { class: `job-item job-${job.status}`, "data-job": job.id },
@@ -152,6 +178,7 @@ function listItem(job) {
       "div",
       { class: "job-line" },
       statusBadge(job),
+      retryButton(job, onRetried),
       el("span", { class: "job-title" }, `#${job.id} ${jobTitle(job)}`),
       el("span", { class: "muted small" }, when(job.created_at)),
       el("span", { class: "job-links" }, job.status === "succeeded" ? outputLinks(job, { charts: false }) : null),
@@ -163,7 +190,7 @@ function listItem(job) {
 
 /** What a row shows: rows are drawn again only when it changes. */
 const shown = (job) =>
-  [job.status, job.progress, job.attempts, job.error, job.started_at, job.finished_at, exportRows(job)].join("|");
+  [job.status, job.stalled, job.progress, job.attempts, job.error, job.started_at, job.finished_at, exportRows(job)].join("|");
 
 // --- The list ----------------------------------------------------------------------
 
@@ -267,6 +294,15 @@ export class JobList {
     this._render(false);
   }
 
+  /** A job changed here (a retry): redrawn in its place and followed again. */
+  _replace(job) {
+    this.jobs = this.jobs.map((listed) => (listed.id === job.id ? job : listed));
+    this._render(false);
+    this.delay = FIRST_DELAY_MS;
+    this.wake?.();
+    this._follow();
+  }
+
   _finish(job) {
     this.onFinished(job);
     for (const resolve of this.waiting.get(job.id) ?? []) resolve(job);
@@ -276,7 +312,8 @@ export class JobList {
   // --- Drawing -------------------------------------------------------------------------
 
   _node(job) {
-    return this.layout === "table" ? tableRow(job, this.campaigns) : listItem(job);
+    const retried = (fresh) => this._replace(fresh);
+    return this.layout === "table" ? tableRow(job, this.campaigns, retried) : listItem(job, retried);
   }
 
   /** Draw the jobs; when the order is unchanged only changed rows are replaced (focus stays). */
