@@ -203,3 +203,87 @@ def test_killing_the_worker_mid_export_loses_no_job_and_changes_no_byte(
     with default_storage.open(job.output_key, "rb") as handle:
         assert hashlib.sha256(handle.read()).hexdigest() == expected.sha256
     assert job.result["rows"] == expected.rows > 1000
+
+
+class Beat:
+    """``celery beat`` as a subprocess: it sends the stalled-job sweep."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.handle = log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "annotator",
+                "beat",
+                "--schedule",
+                str(log.with_suffix(".schedule")),
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.handle.close()
+
+
+def test_a_killed_workers_job_is_swept_back_to_work_by_beat(
+    queue, worker_env, tmp_path, settings, capsys
+):
+    """kill -9 mid-export with redelivery an hour away (as in production, two):
+    the heartbeat stops, beat's sweep re-queues the job, a new worker finishes
+    it with the same bytes. Prints the time from the kill to running again."""
+    stall, sweep = 3, 1
+    env = {
+        **worker_env,
+        "CELERY_VISIBILITY_TIMEOUT": "3600",
+        "JOB_STALL_SECONDS": str(stall),
+        "JOB_SWEEP_SECONDS": str(sweep),
+    }
+    settings.ANNOTATOR_JOB_STALL_SECONDS = stall
+    cast, campaign = make_study(6000)
+    expected = exports.write_export(campaign, "jsonl", io.BytesIO())
+    first = Worker(env, queue, tmp_path / "first.log")
+    try:
+        job = services.start_export_job(
+            campaign=campaign, user=cast.manager, fmt="jsonl"
+        )
+        job = wait_for(
+            job, 120, until=lambda j: j.status == "running" and 5 < j.progress < 90
+        )
+        first.kill()
+        killed = time.monotonic()
+    finally:
+        first.stop()
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("running", 1), "enlarge the export"
+    second = Worker(env, queue, tmp_path / "second.log")
+    beat = Beat(env, tmp_path / "beat.log")
+    try:
+        job = wait_for(
+            job, 120, until=lambda j: j.attempts == 2 and j.status == "running"
+        )
+        running_again = time.monotonic() - killed
+        job = wait_for(job, 120)
+        finished = time.monotonic() - killed
+    finally:
+        beat.stop()
+        second.stop()
+    assert job.status == "succeeded", job.error
+    assert job.output_sha256 == expected.sha256
+    assert "sweep_stalled_jobs_task" in (tmp_path / "second.log").read_text()
+    with capsys.disabled():
+        print(
+            f"\nkill -9 -> running again: {running_again:.1f} s, -> succeeded: "
+            f"{finished:.1f} s (JOB_STALL_SECONDS={stall}, JOB_SWEEP_SECONDS={sweep})"
+        )
