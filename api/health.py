@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import DatabaseError, connection
 
 
@@ -16,11 +15,11 @@ def database() -> str:
 
 
 def broker() -> str:
-    """ "ok", "unreachable", or "inline" when jobs run in the process (no broker)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return "inline"
+    """The broker's state: ok, unreachable, or inline (jobs run in the process)."""
     from annotator.celery import app
 
+    if app.conf.task_always_eager:
+        return "inline"
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

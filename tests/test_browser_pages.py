@@ -526,7 +526,7 @@ def test_exam_browser_filters_pages_and_opens_an_exam(
 
 
 def test_a_stalled_job_shows_as_stalled_and_retry_runs_it_again(
-    browser, console, live_server, study, cast, shots
+    browser, console, live_server, study, cast, shots, inline_tasks
 ):
     """After kill -9 of its worker a job sat at "running 91 %" for two hours."""
     import datetime as dt

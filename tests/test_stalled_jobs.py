@@ -14,7 +14,8 @@ from annotator import jobs, services, tasks
 from annotator.models import Job
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+# Retried and swept jobs run in the test's process, with or without a broker.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("inline_tasks")]
 
 
 @pytest.fixture
@@ -134,16 +135,23 @@ def test_a_job_queue_that_cannot_be_reached_answers_503_and_leaves_no_job_queued
     assert not Job.objects.filter(status="queued").exists()
 
 
-def test_health_reports_the_database_and_the_broker(client, settings, monkeypatch):
+def test_health_reports_the_database_and_the_broker(client):
     ok = client.get("/api/health/")
     assert ok.status_code == 200
     assert ok.json() == {"status": "ok", "database": "ok", "broker": "inline"}
     from annotator.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(app.conf, "broker_write_url", None)
-    down = client.get("/api/health/")
+    saved = (app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_write_url)
+    app.conf.task_always_eager = False
+    app.conf.broker_url, app.conf.broker_write_url = "redis://127.0.0.1:1/0", None
+    try:
+        down = client.get("/api/health/")
+    finally:
+        (
+            app.conf.task_always_eager,
+            app.conf.broker_url,
+            app.conf.broker_write_url,
+        ) = saved
     assert down.status_code == 503
     assert down.json() == {
         "status": "unavailable",
