@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from annotator import services
+from annotator import exports, services
 from annotator.models import (
     Adjudication,
     Assignment,
@@ -57,6 +57,7 @@ class ExamAdmin(ReadOnlyAdmin):
         "exam_id",
         "dataset",
         "patient_pseudonym",
+        "export_pseudonym",
         "age",
         "sex",
         "sampling_rate",
@@ -66,6 +67,11 @@ class ExamAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["dataset", "source_format", "sex"]
     search_fields = ["exam_id", "patient_pseudonym"]
+
+    @admin.display(description=_("Pseudonym in shared exports"))
+    def export_pseudonym(self, exam: Exam) -> str:
+        """The mapping back from a pseudonymous export (``--pseudonymous``)."""
+        return exports.exam_pseudonym(exam.dataset, exam.exam_id)
 
 
 class FindPatientForm(forms.Form):

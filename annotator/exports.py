@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import re
@@ -46,6 +47,7 @@ class ExportResult:
     sha256: str
     methods: dict[str, int] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)
+    pseudonymous: bool = False  # exam ids replaced by keyed pseudonyms
 
 
 class _HashingWriter(io.TextIOBase):
@@ -60,6 +62,26 @@ class _HashingWriter(io.TextIOBase):
         self.digest.update(data)
         self.target.write(data)
         return len(text)
+
+
+def exam_pseudonym(dataset: str, exam_id: str) -> str:
+    """The keyed pseudonym of an exam in a pseudonymous export.
+
+    HMAC-SHA256 of (dataset, source exam id) under the deployment's key: the
+    same exam gets the same pseudonym in every export, so exports can be
+    joined with one another but not with the source files, except by someone
+    who holds the key (managers see the mapping in the admin's exam list).
+    """
+    key = (
+        settings.ANNOTATOR_EXAM_PSEUDONYM_KEY
+        or hmac.new(
+            settings.SECRET_KEY.encode(), b"annotator exam pseudonyms", hashlib.sha256
+        ).hexdigest()
+    )
+    digest = hmac.new(
+        key.encode(), f"{dataset}\0{exam_id}".encode(), hashlib.sha256
+    ).hexdigest()
+    return f"x{digest[:23]}"
 
 
 def _link_batches(
@@ -169,6 +191,7 @@ def _write_csv(
     out: _HashingWriter,
     *,
     include_unresolved: bool,
+    pseudonymous: bool,
     progress: Callable[[int], None] | None,
 ) -> tuple[int, Counter[str]]:
     """The CSV's rows, a batch per write; returns (rows, consensus methods).
@@ -186,7 +209,9 @@ def _write_csv(
     ):
         records = [
             (
-                spreadsheet_text(row[1]),
+                exam_pseudonym(row[2], row[1])
+                if pseudonymous
+                else spreadsheet_text(row[1]),
                 spreadsheet_text(row[3]),
                 row[6],
                 cells[row[7]]
@@ -258,6 +283,7 @@ def _write_jsonl(
     out: _HashingWriter,
     *,
     include_unresolved: bool,
+    pseudonymous: bool,
     progress: Callable[[int], None] | None,
 ) -> tuple[int, Counter[str]]:
     """The JSON Lines records, one per exam; returns (rows, consensus methods)."""
@@ -270,7 +296,9 @@ def _write_jsonl(
         labels = exam["labels"]
         resolved = exam["method"] in RESOLVED and labels is not None
         record = {
-            "exam_id": exam["exam_id"],
+            "exam_id": exam_pseudonym(exam["dataset"], exam["exam_id"])
+            if pseudonymous
+            else exam["exam_id"],
             "dataset": exam["dataset"],
             "patient_pseudonym": exam["patient_pseudonym"],
             "age": exam["age"],
@@ -297,6 +325,7 @@ def write_export(
     target: IO[bytes],
     *,
     include_unresolved: bool = False,
+    pseudonymous: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ExportResult:
     """Write the campaign's consensus labels to ``target`` (binary) as CSV or JSONL.
@@ -305,7 +334,9 @@ def write_export(
     order, ``consensus_method``. JSONL: one object per exam with the consensus,
     each reader's labels, the adjudication and the taxonomy version. Exams without
     a consensus are left out unless ``include_unresolved`` (their class cells are
-    then empty / their labels null).
+    then empty / their labels null). ``pseudonymous`` writes each exam's keyed
+    pseudonym (``exam_pseudonym``) in place of its source ``exam_id``, for
+    sharing outside; by default the source id stays, to join with one's files.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -320,11 +351,16 @@ def write_export(
             codes,
             out,
             include_unresolved=include_unresolved,
+            pseudonymous=pseudonymous,
             progress=progress,
         )
     else:
         rows, methods = _write_jsonl(
-            campaign, out, include_unresolved=include_unresolved, progress=progress
+            campaign,
+            out,
+            include_unresolved=include_unresolved,
+            pseudonymous=pseudonymous,
+            progress=progress,
         )
     excluded: dict[str, int] = {}
     if not include_unresolved:
@@ -334,7 +370,9 @@ def write_export(
             .values_list("consensus_state")
             .annotate(n=Count("pk"))
         )
-    return ExportResult(rows, out.digest.hexdigest(), dict(methods), excluded)
+    return ExportResult(
+        rows, out.digest.hexdigest(), dict(methods), excluded, pseudonymous
+    )
 
 
 def manifest(
@@ -373,6 +411,9 @@ def manifest(
         },
         "agreement": _agreement_summary(agreement),
         "identifiers": "Only the random patient pseudonym identifies a patient.",
+        "exam_ids": "keyed pseudonyms (HMAC-SHA256 of dataset and source exam id)"
+        if result.pseudonymous
+        else "the source exam ids",
     }
 
 
@@ -397,6 +438,7 @@ def export_to_path(
     path: Path,
     *,
     include_unresolved: bool = False,
+    pseudonymous: bool = False,
     agreement: dict[str, Any] | None = None,
 ) -> tuple[ExportResult, Path]:
     """Write PATH and PATH.manifest.json atomically (temp file, then rename)."""
@@ -405,7 +447,11 @@ def export_to_path(
     partial = path.with_name(path.name + ".partial")
     with partial.open("wb") as handle:
         result = write_export(
-            campaign, fmt, handle, include_unresolved=include_unresolved
+            campaign,
+            fmt,
+            handle,
+            include_unresolved=include_unresolved,
+            pseudonymous=pseudonymous,
         )
     partial.replace(path)
     manifest_path = path.with_name(path.name + ".manifest.json")

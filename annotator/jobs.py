@@ -428,6 +428,7 @@ def run_export(job_id: int) -> None:
                 fmt,
                 handle,
                 include_unresolved=bool(job.params.get("include_unresolved")),
+                pseudonymous=bool(job.params.get("pseudonymous")),
                 progress=lambda rows: job.advance(5 + 85 * rows / total),
             )
         except Exception:

@@ -76,6 +76,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# The key of exams' pseudonyms in pseudonymous exports (annotator/exports.py).
+# Unset, it is derived from SECRET_KEY, so rotating that changes the pseudonyms.
+ANNOTATOR_EXAM_PSEUDONYM_KEY = os.environ.get("EXAM_PSEUDONYM_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

@@ -44,6 +44,10 @@ class AgreementRequestSerializer(serializers.Serializer):
 class ExportRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=exports.FORMATS, default="csv")
     include_unresolved = serializers.BooleanField(default=False)
+    pseudonymous = serializers.BooleanField(
+        default=False,
+        help_text="Keyed pseudonyms in place of the source exam ids, for sharing.",
+    )
 
 
 def _campaign(request: Request, pk: int) -> Campaign:
@@ -90,6 +94,7 @@ class ExportJobView(StartJobView):
             user=user,
             fmt=data["format"],
             include_unresolved=data["include_unresolved"],
+            pseudonymous=data["pseudonymous"],
         )
 
 

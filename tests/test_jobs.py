@@ -9,13 +9,14 @@ import json
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from sklearn.metrics import cohen_kappa_score
 
-from annotator import agreement, services
-from annotator.models import Job, PatientLink
+from annotator import agreement, exports, services
+from annotator.models import Exam, Job, PatientLink
 from tests import factories
 
 CODES = ["SR", "AF", "RBBB", "LBBB", "NORM"]
@@ -378,3 +379,79 @@ def test_an_agreement_seed_out_of_range_is_refused_before_any_job(
 def test_the_largest_seed_gives_a_report(study, cast):
     job = services_job(study["campaign"], cast, bootstrap=5, seed=2**32 - 1)
     assert job.result["seed"] == 2**32 - 1
+
+
+def test_a_pseudonymous_export_shares_no_source_exam_id(
+    study, cast, tmp_path, settings
+):
+    """Exports keep the source exam_id by default (to join labels to one's own
+    files); ``--pseudonymous`` writes keyed pseudonyms for sharing outside."""
+    campaign = study["campaign"]
+    source_ids = set(campaign.exam_links.values_list("exam__exam_id", flat=True))
+    plain = tmp_path / "plain.csv"
+    shared = tmp_path / "shared.csv"
+    call_command(
+        "export_labels", "--campaign", "Study", "--format", "csv", "--out", str(plain)
+    )
+    call_command(
+        "export_labels",
+        "--campaign",
+        "Study",
+        "--format",
+        "csv",
+        "--out",
+        str(shared),
+        "--pseudonymous",
+    )
+    plain_ids = [row["exam_id"] for row in read_csv(plain.read_bytes())]
+    shared_rows = read_csv(shared.read_bytes())
+    assert set(plain_ids) <= source_ids
+    pseudonyms = [row["exam_id"] for row in shared_rows]
+    assert not set(pseudonyms) & source_ids
+    assert not any(s in shared.read_text() for s in source_ids)
+    expected = {
+        exports.exam_pseudonym(e.dataset, e.exam_id): e.exam_id
+        for e in Exam.objects.filter(exam_id__in=plain_ids)
+    }
+    assert [expected[p] for p in pseudonyms] == plain_ids  # same rows, same order
+    manifest = json.loads((tmp_path / "shared.csv.manifest.json").read_text())
+    assert manifest["exam_ids"].startswith("keyed pseudonyms")
+    again = tmp_path / "again.csv"
+    call_command(
+        "export_labels",
+        "--campaign",
+        "Study",
+        "--format",
+        "csv",
+        "--out",
+        str(again),
+        "--pseudonymous",
+    )
+    assert again.read_bytes() == shared.read_bytes()  # stable across exports
+    settings.ANNOTATOR_EXAM_PSEUDONYM_KEY = "another deployment's key"
+    assert exports.exam_pseudonym("test", plain_ids[0]) != pseudonyms[0]
+
+
+def test_the_api_starts_a_pseudonymous_jsonl_export(study, cast):
+    campaign = study["campaign"]
+    response = manager_client(cast).post(
+        f"/api/campaigns/{campaign.pk}/exports/",
+        {"format": "jsonl", "pseudonymous": True},
+        format="json",
+    )
+    assert response.status_code == 202
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == "succeeded" and job.params["pseudonymous"] is True
+    with default_storage.open(job.output_key) as handle:
+        records = [json.loads(line) for line in handle.read().decode().splitlines()]
+    source_ids = set(campaign.exam_links.values_list("exam__exam_id", flat=True))
+    assert records and not {r["exam_id"] for r in records} & source_ids
+
+
+def test_managers_see_the_mapping_of_export_pseudonyms(study, cast, client):
+    cast.manager.is_staff = True
+    cast.manager.save(update_fields=["is_staff"])
+    client.force_login(cast.manager)
+    exam = study["campaign"].exam_links.first().exam
+    page = client.get("/admin/annotator/exam/", {"q": exam.exam_id})
+    assert exports.exam_pseudonym(exam.dataset, exam.exam_id).encode() in page.content

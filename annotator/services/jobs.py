@@ -77,7 +77,12 @@ def start_agreement_job(
 
 
 def start_export_job(
-    *, campaign: Campaign, user: Any, fmt: str, include_unresolved: bool = False
+    *,
+    campaign: Campaign,
+    user: Any,
+    fmt: str,
+    include_unresolved: bool = False,
+    pseudonymous: bool = False,
 ) -> Job:
     """Queue a label export of the campaign; ValueError for an unknown format."""
     if fmt not in exports.FORMATS:
@@ -86,5 +91,9 @@ def start_export_job(
         kind=Job.Kind.EXPORT,
         campaign=campaign,
         user=user,
-        params={"format": fmt, "include_unresolved": include_unresolved},
+        params={
+            "format": fmt,
+            "include_unresolved": include_unresolved,
+            "pseudonymous": pseudonymous,
+        },
     )

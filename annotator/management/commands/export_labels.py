@@ -23,6 +23,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Also export exams without a consensus (empty labels).",
         )
+        parser.add_argument(
+            "--pseudonymous",
+            action="store_true",
+            help="Write keyed pseudonyms in place of the source exam ids (to share "
+            "outside; managers see the mapping in the admin's exam list).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         campaign = Campaign.objects.filter(name=options["campaign"]).first()
@@ -33,6 +39,7 @@ class Command(BaseCommand):
             options["format"],
             options["out"],
             include_unresolved=options["include_unresolved"],
+            pseudonymous=options["pseudonymous"],
             agreement=Job.objects.latest_report(campaign),
         )
         self.stderr.write(
