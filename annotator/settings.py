@@ -252,13 +252,22 @@ if os.environ.get("REDIS_URL"):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Celery: Redis when REDIS_URL (or CELERY_BROKER_URL) is set, else run inline.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Celery is the one job engine, and no job runs inside a web request. Redis when
+# REDIS_URL (or CELERY_BROKER_URL) is set; else a broker that needs no server:
+# kombu's filesystem transport in DATA_DIR beside the SQLite file, with results
+# in files, on which `make demo` starts its worker. CELERY_TASK_ALWAYS_EAGER=1
+# runs tasks in the calling process instead (tests that ask for it).
+_BROKER = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
+CELERY_BROKER_URL = _BROKER or "filesystem://"
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Inline tasks behave like a worker's: a failing job is recorded on its Job row
 # and does not turn the request that started it into a server error.
 CELERY_TASK_EAGER_PROPAGATES = False
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL
+CELERY_RESULT_BACKEND = (
+    os.environ.get("CELERY_RESULT_BACKEND")
+    or _BROKER
+    or f"file://{DATA_DIR / 'job-results'}"
+)
 # Separate deployments (or test runs) sharing one Redis use separate queues.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "annotator")
 CELERY_TASK_ACKS_LATE = True
@@ -276,6 +285,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": min(10, max(1, _VISIBILITY // 4)),
     "unacked_restore_throttle": 1,
 }
+if not _BROKER:
+    _QUEUE = DATA_DIR / "job-queue"
+    for _folder in (_QUEUE / "messages", _QUEUE / "control", DATA_DIR / "job-results"):
+        _folder.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "data_folder_in": str(_QUEUE / "messages"),
+        "data_folder_out": str(_QUEUE / "messages"),
+        "control_folder": str(_QUEUE / "control"),
+    }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600

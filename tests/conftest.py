@@ -36,6 +36,22 @@ def _require(flag: str, message: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _inline_without_a_broker() -> Iterator[None]:
+    """Without REDIS_URL, the suite asks for tasks inline (the application's
+    default sends them to its file-based queue for a worker). With REDIS_URL
+    they go to Redis, and tests that need them inline take ``inline_tasks``."""
+    from annotator.celery import app
+
+    if os.environ.get("REDIS_URL"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path: Path) -> Path:
     """Every test stores signals and job outputs in its own folder, and starts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -94,6 +96,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def call(port: int, path: str, body: dict | None = None, token: str = ""):
+    """(status, JSON) of one request to the demo server."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    method = "GET" if body is None else "POST"
+    data = None if body is None else json.dumps(body)
+    try:
+        connection.request(method, path, body=data, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def background_job_runs(port: int) -> None:
+    """No job inside a web request: the start answers 202 with the job queued,
+    and the demo's own worker runs it."""
+    _, token = call(
+        port,
+        "/api/auth/token/",
+        {"username": "manager", "password": "a-demo-password-42"},
+    )
+    key = token["token"]
+    _, campaigns = call(port, "/api/campaigns/", token=key)
+    campaign = campaigns["results"][0]["id"]
+    started_at = time.monotonic()
+    status, job = call(
+        port, f"/api/campaigns/{campaign}/exports/", {"format": "csv"}, token=key
+    )
+    answered_in = time.monotonic() - started_at
+    assert status == 202 and job["status"] == "queued", (job, answered_in)
+    deadline = time.monotonic() + 120
+    while job["status"] in {"queued", "running"}:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+        _, job = call(port, f"/api/jobs/{job['id']}/", token=key)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["rows"] == 0  # nothing read yet: an empty export
+
+
 def test_demo_serves_the_login_page(tmp_path):
     port = free_port()
     env = {
@@ -133,6 +177,7 @@ def test_demo_serves_the_login_page(tmp_path):
             f"http://127.0.0.1:{port}/static/frontend/css/app.css", timeout=5
         ) as r:
             assert b"--ink" in r.read()
+        background_job_runs(port)
     finally:
         server.terminate()
         server.wait(timeout=30)

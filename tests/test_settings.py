@@ -54,15 +54,18 @@ def probe(tmp_path: Path, **env: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_nothing_configured_means_sqlite_inline_tasks_and_no_debug(tmp_path):
+def test_nothing_configured_means_sqlite_a_file_queue_and_no_debug(tmp_path):
+    """No job runs inside a web request, even on the embedded default: tasks
+    go to a queue in files beside the SQLite database, for `make demo`'s worker."""
     values = probe(tmp_path)
     assert values == {
         "engine": "django.db.backends.sqlite3",
-        "eager": True,
-        "broker": None,
+        "eager": False,
+        "broker": "filesystem://",
         "debug": False,
         "secure": False,
     }
+    assert (tmp_path / "job-queue" / "messages").is_dir()
     # A generated secret key is kept, readable by its owner only.
     key = tmp_path / "secret_key"
     assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"

@@ -2,16 +2,22 @@
 
 Migrates, makes sure the default taxonomy is there, imports pydicom's real
 12-lead sample and synthetic exams, creates the demo users and a demo campaign,
-collects static files, then serves on 127.0.0.1:8000 (unless ``--no-serve``).
-Running it again changes nothing that exists already.
+collects static files, then serves on 127.0.0.1:8000 (unless ``--no-serve``),
+with a Celery worker (and its beat, for stalled jobs) on the broker that needs
+no server, so agreement reports and exports run in the background as in
+production. Running it again changes nothing that exists already.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
+import subprocess
+import sys
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
@@ -79,8 +85,46 @@ class Command(BaseCommand):
             f"with {campaign.exam_links.count()} exams."
         )
         if not options["no_serve"]:
+            worker = self._start_worker()
+            # A TERM (not only Ctrl-C) stops the worker with the server.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             self.stdout.write(f"Serving on http://{options['addr']}/ (Ctrl-C stops).")
-            call_command("runserver", options["addr"], use_reloader=False)
+            try:
+                call_command("runserver", options["addr"], use_reloader=False)
+            finally:
+                if worker is not None:
+                    worker.terminate()
+                    worker.wait(timeout=30)
+
+    def _start_worker(self) -> subprocess.Popen | None:
+        """A Celery worker with beat on the file-based queue; None when a broker
+        is configured (its own workers serve it)."""
+        if settings.CELERY_BROKER_URL != "filesystem://":
+            self.stdout.write(
+                "Jobs go to the configured broker: start a worker with "
+                "`celery -A annotator worker`."
+            )
+            return None
+        schedule = settings.DATA_DIR / "celerybeat-schedule"
+        self.stdout.write("Starting a Celery worker for background jobs.")
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "annotator",
+                "worker",
+                "--pool",
+                "solo",
+                "--beat",
+                "--schedule",
+                str(schedule),
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=settings.BASE_DIR,
+        )
 
     def _import_sample(self) -> None:
         """pydicom ships a real 12-lead ECG; import it when pydicom has it."""
