@@ -533,13 +533,10 @@ class Worker:
     ) -> None:
         self.log = log
         self.handle = log.open("ab")
+        from annotator.celery import command as celery_command
+
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "annotator",
+            celery_command(
                 "worker",
                 "-Q",
                 queue,
@@ -552,7 +549,7 @@ class Worker:
                 "--without-heartbeat",
                 "--loglevel",
                 "INFO",
-            ],
+            ),
             cwd=REPO,
             env=env,
             stdout=self.handle,

@@ -13,7 +13,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +22,7 @@ from django.db import connection
 
 from annotator import exports, jobs, services
 from annotator.celery import app as celery_app
+from annotator.celery import command as celery_command
 from annotator.models import Job
 from tests import factories
 
@@ -66,12 +66,7 @@ class Worker:
         self.log = log
         self.handle = log.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "annotator",
+            celery_command(
                 "worker",
                 "-Q",
                 queue,
@@ -83,7 +78,7 @@ class Worker:
                 "--without-mingle",
                 "--loglevel",
                 "INFO",
-            ],
+            ),
             cwd=REPO,
             env=env,
             stdout=self.handle,
@@ -215,18 +210,13 @@ class Beat:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.handle = log.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "annotator",
+            celery_command(
                 "beat",
                 "--schedule",
                 str(log.with_suffix(".schedule")),
                 "--loglevel",
                 "INFO",
-            ],
+            ),
             cwd=REPO,
             env=env,
             stdout=self.handle,

@@ -22,7 +22,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from annotator import services
+from annotator import celery, services
 from annotator.models import Campaign, Exam
 from annotator.taxonomy import load_default_taxonomy
 
@@ -108,12 +108,7 @@ class Command(BaseCommand):
         schedule = settings.DATA_DIR / "celerybeat-schedule"
         self.stdout.write("Starting a Celery worker for background jobs.")
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "annotator",
+            celery.command(
                 "worker",
                 "--pool",
                 "solo",
@@ -122,7 +117,7 @@ class Command(BaseCommand):
                 str(schedule),
                 "--loglevel",
                 "WARNING",
-            ],
+            ),
             cwd=settings.BASE_DIR,
         )
 
