@@ -59,42 +59,24 @@ def worker_env(settings, redis_url, queue) -> dict[str, str]:
     return env
 
 
-class Worker:
-    """A ``celery worker`` subprocess in its own process group."""
+class CeleryProcess:
+    """A ``celery`` program of this app as a subprocess in its own process
+    group, its output in ``log``."""
 
-    def __init__(self, env: dict[str, str], queue: str, log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *arguments: str) -> None:
         self.log = log
         self.handle = log.open("ab")
         self.process = subprocess.Popen(
-            celery_command(
-                "worker",
-                "-Q",
-                queue,
-                "-c",
-                "2",
-                "-n",
-                f"{log.stem}-{queue}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "INFO",
-            ),
+            celery_command(*arguments),
             cwd=REPO,
             env=env,
             stdout=self.handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 90
-        while "ready." not in log.read_text(errors="replace"):
-            assert self.process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, (
-                "worker did not start:\n" + log.read_text()
-            )
-            time.sleep(0.2)
 
     def kill(self) -> None:
-        """kill -9 of the worker and its pool children: no chance to requeue."""
+        """kill -9 of the process and its children: no chance to requeue."""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
@@ -106,6 +88,34 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.handle.close()
+
+
+class Worker(CeleryProcess):
+    """A worker on the test's queue, returned once it is ready."""
+
+    def __init__(self, env: dict[str, str], queue: str, log: Path) -> None:
+        super().__init__(
+            env,
+            log,
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            "2",
+            "-n",
+            f"{log.stem}-{queue}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        )
+        deadline = time.monotonic() + 90
+        while "ready." not in log.read_text(errors="replace"):
+            assert self.process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, (
+                "worker did not start:\n" + log.read_text()
+            )
+            time.sleep(0.2)
 
 
 def wait_for(job: Job, timeout: float, *, until=lambda j: j.is_finished) -> Job:
@@ -204,31 +214,10 @@ def test_killing_the_worker_mid_export_loses_no_job_and_changes_no_byte(
     assert job.result["rows"] == expected.rows > 1000
 
 
-class Beat:
-    """``celery beat`` as a subprocess: it sends the stalled-job sweep."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.handle = log.open("ab")
-        self.process = subprocess.Popen(
-            celery_command(
-                "beat",
-                "--schedule",
-                str(log.with_suffix(".schedule")),
-                "--loglevel",
-                "INFO",
-            ),
-            cwd=REPO,
-            env=env,
-            stdout=self.handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        self.handle.close()
+def start_beat(env: dict[str, str], log: Path) -> CeleryProcess:
+    """``celery beat``: it sends the stalled-job sweep on its schedule."""
+    schedule = str(log.with_suffix(".schedule"))
+    return CeleryProcess(env, log, "beat", "--schedule", schedule, "--loglevel", "INFO")
 
 
 def test_a_killed_workers_job_is_swept_back_to_work_by_beat(
@@ -248,7 +237,7 @@ def test_a_killed_workers_job_is_swept_back_to_work_by_beat(
     job, expected = export_killed_midway(env, queue, tmp_path)
     killed = time.monotonic()
     second = Worker(env, queue, tmp_path / "second.log")
-    beat = Beat(env, tmp_path / "beat.log")
+    beat = start_beat(env, tmp_path / "beat.log")
     try:
         job = wait_for(
             job, 120, until=lambda j: j.attempts == 2 and j.status == "running"

@@ -381,6 +381,20 @@ def test_the_largest_seed_gives_a_report(study, cast):
     assert job.result["seed"] == 2**32 - 1
 
 
+def study_csv(path, *flags: str) -> None:
+    """The Study campaign's CSV export, by the command."""
+    call_command(
+        "export_labels",
+        "--campaign",
+        "Study",
+        "--format",
+        "csv",
+        "--out",
+        str(path),
+        *flags,
+    )
+
+
 def test_a_pseudonymous_export_shares_no_source_exam_id(
     study, cast, tmp_path, settings
 ):
@@ -390,19 +404,8 @@ def test_a_pseudonymous_export_shares_no_source_exam_id(
     source_ids = set(campaign.exam_links.values_list("exam__exam_id", flat=True))
     plain = tmp_path / "plain.csv"
     shared = tmp_path / "shared.csv"
-    call_command(
-        "export_labels", "--campaign", "Study", "--format", "csv", "--out", str(plain)
-    )
-    call_command(
-        "export_labels",
-        "--campaign",
-        "Study",
-        "--format",
-        "csv",
-        "--out",
-        str(shared),
-        "--pseudonymous",
-    )
+    study_csv(plain)
+    study_csv(shared, "--pseudonymous")
     plain_ids = [row["exam_id"] for row in read_csv(plain.read_bytes())]
     shared_rows = read_csv(shared.read_bytes())
     assert set(plain_ids) <= source_ids
@@ -417,16 +420,7 @@ def test_a_pseudonymous_export_shares_no_source_exam_id(
     manifest = json.loads((tmp_path / "shared.csv.manifest.json").read_text())
     assert manifest["exam_ids"].startswith("keyed pseudonyms")
     again = tmp_path / "again.csv"
-    call_command(
-        "export_labels",
-        "--campaign",
-        "Study",
-        "--format",
-        "csv",
-        "--out",
-        str(again),
-        "--pseudonymous",
-    )
+    study_csv(again, "--pseudonymous")
     assert again.read_bytes() == shared.read_bytes()  # stable across exports
     settings.ANNOTATOR_EXAM_PSEUDONYM_KEY = "another deployment's key"
     assert exports.exam_pseudonym("test", plain_ids[0]) != pseudonyms[0]
