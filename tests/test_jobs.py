@@ -259,15 +259,7 @@ def test_export_job_output_equals_the_command_output(study, cast, tmp_path):
     job = Job.objects.get(pk=response.json()["id"])
     assert job.status == "succeeded", job.error
     served = b"".join(client.get(f"/api/jobs/{job.pk}/download/").streaming_content)
-    call_command(
-        "export_labels",
-        "--campaign",
-        "Study",
-        "--format",
-        "csv",
-        "--out",
-        str(tmp_path / "cli.csv"),
-    )
+    study_csv(tmp_path / "cli.csv")
     assert served == (tmp_path / "cli.csv").read_bytes()
     assert job.output_sha256 == hashlib.sha256(served).hexdigest()
     manifest = client.get(f"/api/jobs/{job.pk}/download/?file=manifest")
