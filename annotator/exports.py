@@ -10,6 +10,7 @@ Only the pseudonym identifies a patient: no source patient id, name or date.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
 import io
@@ -64,6 +65,18 @@ class _HashingWriter(io.TextIOBase):
         return len(text)
 
 
+@functools.cache
+def _pseudonym_key(configured: str, secret: str) -> bytes:
+    """The pseudonyms' key, derived once per setting rather than once per row."""
+    if configured:
+        return configured.encode()
+    return (
+        hmac.new(secret.encode(), b"annotator exam pseudonyms", hashlib.sha256)
+        .hexdigest()
+        .encode()
+    )
+
+
 def exam_pseudonym(dataset: str, exam_id: str) -> str:
     """The keyed pseudonym of an exam in a pseudonymous export.
 
@@ -72,15 +85,8 @@ def exam_pseudonym(dataset: str, exam_id: str) -> str:
     joined with one another but not with the source files, except by someone
     who holds the key (managers see the mapping in the admin's exam list).
     """
-    key = (
-        settings.ANNOTATOR_EXAM_PSEUDONYM_KEY
-        or hmac.new(
-            settings.SECRET_KEY.encode(), b"annotator exam pseudonyms", hashlib.sha256
-        ).hexdigest()
-    )
-    digest = hmac.new(
-        key.encode(), f"{dataset}\0{exam_id}".encode(), hashlib.sha256
-    ).hexdigest()
+    key = _pseudonym_key(settings.ANNOTATOR_EXAM_PSEUDONYM_KEY, settings.SECRET_KEY)
+    digest = hmac.new(key, f"{dataset}\0{exam_id}".encode(), hashlib.sha256).hexdigest()
     return f"x{digest[:23]}"
 
 

@@ -33,6 +33,7 @@ from annotator.models import (
     Exam,
     TaxonomyVersion,
 )
+from annotator.models.paging import id_page
 from annotator.roles import is_manager
 from api import health, tokens
 from api import serializers as s
@@ -143,15 +144,8 @@ def cursor_bounds(cursor: Cursor) -> dict[str, int | None]:
 
 
 def page_ids(queryset: Any, cursor: Cursor, limit: int) -> list[int]:
-    """The ids a cursor page of ``queryset`` can show, by a query for ids
-    alone, which an index on the filter and id answers without the table."""
-    bounds = cursor_bounds(cursor)
-    ids = queryset.values_list("pk", flat=True)
-    if bounds["after"] is not None:
-        ids = ids.filter(pk__gt=bounds["after"])
-    if bounds["before"] is not None:
-        ids = ids.filter(pk__lt=bounds["before"]).order_by("-pk")
-    return list(ids[:limit])
+    """The ids a cursor page of ``queryset`` can show, by a query for ids alone."""
+    return id_page(queryset, "pk", limit=limit, **cursor_bounds(cursor))
 
 
 class ExamPagination(NarrowedCursorPagination):

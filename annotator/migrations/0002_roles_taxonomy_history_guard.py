@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from django.db import migrations
 
+from annotator.migrations._postgres import postgres_sql
+
 HISTORY_GUARD_SQL = """
 CREATE OR REPLACE FUNCTION annotator_label_history_append_only() RETURNS trigger AS $$
 BEGIN
@@ -90,16 +92,6 @@ def load_default_taxonomy(apps, schema_editor):
             child.save(update_fields=["parent"])
 
 
-def install_history_guard(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(HISTORY_GUARD_SQL)
-
-
-def remove_history_guard(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_HISTORY_GUARD_SQL)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("annotator", "0001_initial"),
@@ -110,5 +102,5 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunPython(create_roles, migrations.RunPython.noop),
         migrations.RunPython(load_default_taxonomy, migrations.RunPython.noop),
-        migrations.RunPython(install_history_guard, remove_history_guard),
+        postgres_sql(HISTORY_GUARD_SQL, DROP_HISTORY_GUARD_SQL),
     ]

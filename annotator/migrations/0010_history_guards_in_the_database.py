@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from django.db import migrations
 
+from annotator.migrations._postgres import postgres_sql
+
 GUARDS_SQL = """
 CREATE OR REPLACE FUNCTION annotator_label_history_stamp() RETURNS trigger AS $$
 BEGIN
@@ -58,17 +60,7 @@ DROP FUNCTION IF EXISTS annotator_label_history_stamp();
 """
 
 
-def install(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(GUARDS_SQL)
-
-
-def remove(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_GUARDS_SQL)
-
-
 class Migration(migrations.Migration):
     dependencies = [("annotator", "0009_assignment_reader_holding_index")]
 
-    operations = [migrations.RunPython(install, remove)]
+    operations = [postgres_sql(GUARDS_SQL, DROP_GUARDS_SQL)]

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from annotator.models.paging import id_page
 from annotator.roles import is_manager
 
 AGE_CAP = 90  # ages above 89 are identifying (HIPAA Safe Harbor); 90 means "90 or more"
@@ -52,16 +53,14 @@ class ExamQuerySet(models.QuerySet):
             adjudicable.filter(campaign_id=pk)
             for pk in adjudicated.values_list("campaign_id", flat=True)
         ]
-        order = "-exam_id" if before is not None else "exam_id"
-        ids: set[int] = set()
-        for source in sources:
-            if after is not None:
-                source = source.filter(exam_id__gt=after)
-            if before is not None:
-                source = source.filter(exam_id__lt=before)
-            # DISTINCT: an exam read in two of the user's campaigns is one row.
-            page = source.order_by(order).values_list("exam_id", flat=True)
-            ids.update(page.distinct()[:limit])
+        # An exam read in two of the user's campaigns is one id (distinct).
+        ids = {
+            exam_id
+            for source in sources
+            for exam_id in id_page(
+                source, "exam_id", after=after, before=before, limit=limit
+            )
+        }
         return sorted(ids, reverse=before is not None)[:limit]
 
     def _sources(self, user: Any) -> tuple[models.QuerySet, models.QuerySet]:
