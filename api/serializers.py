@@ -50,8 +50,22 @@ class TaxonomyDetailSerializer(TaxonomySerializer):
 
 
 class ExamSerializer(serializers.ModelSerializer):
-    """Exam metadata; machine statements only where the caller may see them."""
+    """Exam metadata; machine statements only where the caller may see them.
 
+    The source id and the acquisition time to the second are for managers
+    (context ``show_source``); everyone else knows the exam by its
+    ``display_key`` and at most the day it was recorded (``acquired_on``,
+    null where the campaign hides it: context ``show_acquisition_date``).
+    """
+
+    display_key = serializers.CharField(read_only=True)
+    exam_id = serializers.CharField(
+        read_only=True, allow_null=True, help_text="The source's id (managers)."
+    )
+    acquired_on = serializers.DateField(read_only=True, allow_null=True)
+    acquired_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Managers only."
+    )
     duration_s = serializers.FloatField(read_only=True)
     # Fields built from the model once per class: the introspection was most of
     # the cost of serializing the exam of every claim.
@@ -61,11 +75,13 @@ class ExamSerializer(serializers.ModelSerializer):
         model = Exam
         fields = [
             "id",
+            "display_key",
             "exam_id",
             "dataset",
             "patient_pseudonym",
             "age",
             "sex",
+            "acquired_on",
             "acquired_at",
             "sampling_rate",
             "n_samples",
@@ -84,6 +100,11 @@ class ExamSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Exam) -> dict[str, Any]:
         data = super().to_representation(instance)
+        if not self.context.get("show_source", False):
+            data["exam_id"] = None
+            data["acquired_at"] = None
+            if not self.context.get("show_acquisition_date", True):
+                data["acquired_on"] = None
         if not self.context.get("show_machine_statements", True):
             data["machine_statements"] = None
             data["measurements"] = None
@@ -111,6 +132,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "readers",
             "adjudicators",
             "show_machine_statements",
+            "show_acquisition_date",
             "adjudication_policy",
             "adjudication_codes",
             "majority_vote",
@@ -140,6 +162,7 @@ class CampaignCreateSerializer(serializers.Serializer):
     )
     readers_per_exam = serializers.IntegerField(min_value=1, max_value=20, default=2)
     show_machine_statements = serializers.BooleanField(default=False)
+    show_acquisition_date = serializers.BooleanField(default=True)
     adjudication_policy = serializers.ChoiceField(
         choices=Campaign.AdjudicationPolicy.choices,
         default=Campaign.AdjudicationPolicy.ANY,
@@ -276,7 +299,10 @@ class ReaderDecisionSerializer(serializers.Serializer):
 
 class AdjudicationQueueItemSerializer(serializers.Serializer):
     exam = serializers.IntegerField()
-    exam_id = serializers.CharField()
+    display_key = serializers.CharField()
+    acquired_on = serializers.DateField(
+        allow_null=True, help_text="Null where the campaign hides it."
+    )
     state = serializers.CharField()
     decisions = ReaderDecisionSerializer(many=True)
     disagreeing_classes = serializers.ListField(child=serializers.CharField())

@@ -9,6 +9,7 @@ from django.contrib.auth import authenticate, user_logged_in
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -207,6 +208,15 @@ class ExamViewSet(CallerQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     def caller_queryset(self, user: Any) -> Any:
         return Exam.objects.visible_to(user)
 
+    def filter_queryset(self, queryset: Any) -> Any:
+        # The source id is for managers: a reader who could filter by it would
+        # learn which exam a guessed id is.
+        if "exam_id" in self.request.query_params and not is_manager(self.request.user):
+            raise ValidationError(
+                {"exam_id": [_("Only managers look exams up by their source id.")]}
+            )
+        return super().filter_queryset(queryset)
+
     def narrow_page(self, queryset: Any, cursor: Cursor, limit: int) -> Any:
         """Only the exams the page can show. A reader's or adjudicator's
         unfiltered list finds them from their claims and queues
@@ -227,9 +237,7 @@ class ExamViewSet(CallerQuerysetMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
-        context["show_machine_statements"] = (
-            Campaign.objects.shows_machine_statements_to(self.request.user)
-        )
+        context.update(Campaign.objects.exam_list_view(self.request.user))
         return context
 
 
@@ -303,7 +311,8 @@ class CampaignViewSet(
         context = {
             "show_machine_statements": campaign.shows_machine_statements_to(
                 request.user, reading=True
-            )
+            ),
+            "show_acquisition_date": campaign.show_acquisition_date,
         }
         return Response(
             {
@@ -420,7 +429,10 @@ def _queue_items(campaign: Campaign, links: list[CampaignExam]) -> list[dict[str
     return [
         {
             "exam": link.exam_id,
-            "exam_id": link.exam.exam_id,
+            "display_key": link.exam.display_key,
+            "acquired_on": link.exam.acquired_on
+            if campaign.show_acquisition_date
+            else None,
             "state": link.consensus_state,
             "decisions": decisions[link.exam_id],
             "disagreeing_classes": link.disagreeing_classes,

@@ -10,6 +10,7 @@ temporary folder, or to ``$SCREENSHOTS`` when it is set::
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,9 @@ RECORD_DRAWS = (
 # --- Data --------------------------------------------------------------------------
 
 
+ACQUIRED = datetime.datetime(2019, 3, 4, 13, 47, 21, tzinfo=datetime.UTC)
+
+
 def ecg_exam(exam_id: str, seed: int, **rhythm: str) -> Exam:
     """An exam with a synthetic 12-lead signal written to storage."""
     ecg = synthesize(seed=seed, **rhythm)
@@ -50,6 +54,7 @@ def ecg_exam(exam_id: str, seed: int, **rhythm: str) -> Exam:
         patient_pseudonym=f"P{seed:06d}",
         age=30 + seed % 60,
         sex="F" if seed % 2 else "M",
+        acquired_at=ACQUIRED,
         sampling_rate=ecg.fs,
         n_samples=ecg.signal_uv.shape[1],
         lead_names=list(ecg.lead_names),
@@ -72,7 +77,7 @@ def read_all(campaign: Campaign, reader: Any, labels: dict[str, list[str]]) -> N
             reader=reader,
             labels=labels[assignment.exam.exam_id],
             quality=["noise"] if assignment.exam.exam_id.endswith("1") else [],
-            comment=f"{reader.username} on {assignment.exam.exam_id}",
+            comment=f"{reader.username} on {assignment.exam.display_key}",
         )
 
 
@@ -237,10 +242,16 @@ def test_adjudicator_settles_disagreements_with_the_keyboard(
 
     assert page.locator("#queue-count").inner_text() == "2"
     assert page.locator("#queue-list .queue-item .code").all_inner_texts() == [
-        "B-001",
-        "B-003",
+        first.display_key,
+        second.display_key,
     ]
-    assert page.locator("#exam-heading").inner_text() == "Exam B-001"
+    assert page.locator("#exam-heading").inner_text() == f"Exam {first.display_key}"
+    # Adjudicators know exams by their display key and the day only: neither
+    # the source ids nor the time of day reach the page.
+    html = page.content()
+    assert "B-001" not in html and "B-003" not in html
+    meta = page.inner_text("#exam-meta")
+    assert "2019" in meta and "13:47" not in meta and "47:21" not in meta
     headers = page.locator("#reads-table thead th").all_inner_texts()
     assert [h.strip().lower() for h in headers] == ["class", "reader1", "reader2"]
     af = page.locator('#reads-table tr[data-code="AF"]')
@@ -256,7 +267,7 @@ def test_adjudicator_settles_disagreements_with_the_keyboard(
     votes = [text.split()[-1] for text in af.locator("td.vote").all_inner_texts()]
     assert votes == ["No", "Yes"]
     notes = page.locator("#reads-table .reader-notes").inner_text()
-    assert "Noise / artefact" in notes and "reader2 on B-001" in notes
+    assert "Noise / artefact" in notes and f"reader2 on {first.display_key}" in notes
     # Pre-filled with what both readers chose; the disputed classes listed first.
     assert page.locator("#chosen .chip .code").all_inner_texts() == ["LVH"]
     dispute = page.locator("#disputed-list li").evaluate_all(
@@ -268,10 +279,10 @@ def test_adjudicator_settles_disagreements_with_the_keyboard(
     # j and k move through the queue.
     page.locator("body").press("j")
     wait_loaded(page, second)
-    assert page.locator("#exam-heading").inner_text() == "Exam B-003"
+    assert page.locator("#exam-heading").inner_text() == f"Exam {second.display_key}"
     assert page.locator("#position").inner_text() == "2 of 2"
     page.locator("body").press("k")
-    expect(page.locator("#exam-heading")).to_have_text("Exam B-001")
+    expect(page.locator("#exam-heading")).to_have_text(f"Exam {first.display_key}")
 
     # Keyboard only: "/" to search, a code and Enter to add, Ctrl+Enter to save.
     page.locator("body").press("/")
@@ -288,9 +299,14 @@ def test_adjudicator_settles_disagreements_with_the_keyboard(
 
     # Saved: B-001 leaves the queue and the next exam opens.
     expect(page.locator("#queue-count")).to_have_text("1")
-    expect(page.locator("#exam-heading")).to_have_text("Exam B-003")
-    assert page.locator("#queue-list .queue-item .code").all_inner_texts() == ["B-003"]
-    assert "Saved final labels for B-001" in page.locator("#live").inner_text()
+    expect(page.locator("#exam-heading")).to_have_text(f"Exam {second.display_key}")
+    assert page.locator("#queue-list .queue-item .code").all_inner_texts() == [
+        second.display_key
+    ]
+    assert (
+        f"Saved final labels for {first.display_key}:"
+        in page.locator("#live").inner_text()
+    )
     adjudication = Adjudication.objects.get(campaign=pilot, exam=first)
     assert adjudication.labels == ["AF", "LVH"]
     assert adjudication.adjudicator.username == "adjudicator"
@@ -309,7 +325,9 @@ def test_adjudicator_settles_disagreements_with_the_keyboard(
     # Adjudicated exams are still there on request, with the decision shown.
     page.locator("#show-all").check()
     expect(page.locator("#queue-list .queue-item.done")).to_have_count(2)
-    expect(page.locator("#exam-heading")).to_have_text("Exam B-003")  # stays open
+    expect(page.locator("#exam-heading")).to_have_text(
+        f"Exam {second.display_key}"
+    )  # stays open
     assert "By adjudicator (version 1)" in page.locator("#prior").inner_text()
     assert page.locator("#chosen .chip .code").all_inner_texts() == ["AF", "PVC"]
 
@@ -514,6 +532,9 @@ def test_exam_browser_filters_pages_and_opens_an_exam(
     page.locator("#exam-body tr[data-id] td").first.click()
     wait_loaded(page, Exam.objects.get(exam_id="B-001"))
     assert page.locator("#detail-heading").inner_text() == "Exam B-001"
+    # The manager sees what readers and adjudicators call the exam.
+    key = Exam.objects.get(exam_id="B-001").display_key
+    assert f"Exam {key}" in page.locator("#exam-meta").inner_text()
     assert "Heart rate" in page.locator("#exam-measurements").inner_text()
 
     page.get_by_role("button", name="Clear").click()

@@ -69,12 +69,37 @@ class CampaignQuerySet(models.QuerySet):
             ),
         )
 
-    def shows_machine_statements_to(self, user: Any) -> bool:
-        """Outside a campaign (the exam list): unless the user reads in a
-        campaign that blinds its readers to the machine's statements."""
+    def exam_list_view(self, user: Any) -> dict[str, bool]:
+        """What the exam list outside a campaign shows the user, in one query.
+
+        ``show_machine_statements``: unless the user reads in a campaign that
+        blinds its readers to them. ``show_acquisition_date`` (the day):
+        unless a campaign they read or adjudicate hides it. ``show_source``
+        (the source id and the time of day): managers only, who see it all.
+        """
         if is_manager(user):
-            return True
-        return not self.read_by(user).filter(show_machine_statements=False).exists()
+            return dict.fromkeys(
+                ("show_machine_statements", "show_acquisition_date", "show_source"),
+                True,
+            )
+        reads = models.Exists(
+            CampaignReader.objects.filter(campaign=models.OuterRef("pk"), user=user)
+        )
+        found = (
+            self.visible_to(user)
+            .annotate(reads=reads)
+            .aggregate(
+                blinded=models.Count(
+                    "pk", filter=Q(reads=True, show_machine_statements=False)
+                ),
+                dateless=models.Count("pk", filter=Q(show_acquisition_date=False)),
+            )
+        )
+        return {
+            "show_machine_statements": not found["blinded"],
+            "show_acquisition_date": not found["dateless"],
+            "show_source": False,
+        }
 
 
 class Campaign(models.Model):
@@ -104,6 +129,13 @@ class Campaign(models.Model):
     readers_per_exam = models.PositiveSmallIntegerField(default=2)
     show_machine_statements = models.BooleanField(
         default=False, help_text="Readers see the machine's automatic statements."
+    )
+    show_acquisition_date = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Readers and adjudicators see the day each exam was recorded "
+            "(never the time)."
+        ),
     )
     adjudication_policy = models.CharField(
         max_length=16,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.db import models
@@ -140,6 +141,21 @@ class Exam(models.Model):
     @property
     def duration_s(self) -> float:
         return self.n_samples / self.sampling_rate
+
+    @property
+    def display_key(self) -> str:
+        """What readers and adjudicators call the exam: the application's own
+        number. The source id can carry the acquisition time (a DICOM SOP
+        Instance UID does) or a hospital's numbering, so it is for managers."""
+        return f"#{self.pk}"
+
+    @property
+    def acquired_on(self) -> datetime.date | None:
+        """The day of the recording, in the deployment's time zone: as much
+        of the acquisition time as readers may see."""
+        if self.acquired_at is None:
+            return None
+        return timezone.localdate(self.acquired_at)
 
 
 class PatientLink(models.Model):

@@ -31,6 +31,7 @@ OPTIONS = (
     "taxonomy",
     "readers_per_exam",
     "show_machine_statements",
+    "show_acquisition_date",
     "adjudication_policy",
     "adjudication_codes",
     "majority_vote",

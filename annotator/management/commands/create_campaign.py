@@ -50,6 +50,11 @@ class Command(BaseCommand):
             help="With 3+ readers, a strict majority settles a class.",
         )
         parser.add_argument("--show-machine-statements", action="store_true")
+        parser.add_argument(
+            "--hide-acquisition-date",
+            action="store_true",
+            help="Readers and adjudicators do not see the day of each recording.",
+        )
         parser.add_argument("--lease-minutes", type=int)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -79,6 +84,7 @@ class Command(BaseCommand):
                 adjudication_codes=options["adjudicate_classes"],
                 majority_vote=options["majority"],
                 show_machine_statements=options["show_machine_statements"],
+                show_acquisition_date=not options["hide_acquisition_date"],
                 lease_minutes=options["lease_minutes"],
             )
         except services.WorkflowError as exc:

@@ -1,7 +1,7 @@
 // Adjudication page: the disagreement queue, the ECG, every reader's labels side
 // by side, and the final labels (pre-filled with what all readers agree on).
 import { EcgViewer } from "./viewer.js";
-import { ageText, announce, api, el, enumLabels, isTextField, showError } from "./dom.js";
+import { ageText, announce, api, dayText, el, enumLabels, examTitle, gettext, interpolate, isTextField, showError } from "./dom.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
 
 const root = document.getElementById("adjudicate");
@@ -93,7 +93,7 @@ function renderQueue() {
             "aria-current": i === state.index ? "true" : null,
             tabindex: i === Math.max(state.index, 0) ? "0" : "-1",
           },
-          el("span", { class: "code" }, item.exam_id),
+          el("span", { class: "code" }, item.display_key),
           el(
             "span",
             { class: "queue-state" },
@@ -127,7 +127,7 @@ async function openItem(index, { focus = false } = {}) {
   state.index = index;
   const item = current();
   renderQueue();
-  $("exam-heading").textContent = `Exam ${item.exam_id}`;
+  $("exam-heading").textContent = examTitle(item.display_key);
   $("exam-state").replaceChildren(
     el(
       "span",
@@ -152,13 +152,13 @@ async function openItem(index, { focus = false } = {}) {
   try {
     const exam = await examData(item.exam);
     if (current() !== item) return;
-    renderMeta(exam);
+    renderMeta(exam, item);
     await theViewer().load(item.exam, { exam });
     if (current() !== item) return;
     const after = state.items[state.index + 1];
     if (after) prefetch(after.exam);
   } catch (err) {
-    if (current() === item) showError(`Could not load exam ${item.exam_id}: ${err.message}`);
+    if (current() === item) showError(interpolate("Could not load exam %(key)s: %(error)s", { key: item.display_key, error: err.message }));
   }
 }
 
@@ -185,13 +185,13 @@ function theViewer() {
   return viewer;
 }
 
-function renderMeta(exam) {
+function renderMeta(exam, item) {
   const parts = [
     exam.dataset,
     ageText(exam) ? `${ageText(exam)} y` : null,
     { F: "female", M: "male" }[exam.sex] || null,
     `${exam.duration_s.toFixed(1)} s at ${exam.sampling_rate} Hz`,
-    exam.acquired_at ? new Date(exam.acquired_at).toLocaleDateString() : null,
+    dayText(item.acquired_on),
   ].filter(Boolean);
   $("exam-meta").textContent = parts.join(" · ");
   const statements = exam.machine_statements || [];
@@ -341,7 +341,10 @@ async function submit(event) {
       method: "POST",
       body: { labels, note: $("note").value.trim() },
     });
-    const message = `Saved final labels for ${item.exam_id}: ${saved.labels.join(", ") || "none"}.`;
+    const message = interpolate("Saved final labels for %(key)s: %(labels)s.", {
+      key: item.display_key,
+      labels: saved.labels.join(", ") || gettext("none"),
+    });
     let next = state.index + 1;
     if (state.showAll) {
       item.state = "adjudicated";
@@ -367,7 +370,7 @@ async function submit(event) {
     }
     next = Math.min(next, state.items.length - 1);
     await openItem(next);
-    say(`${message} Now showing ${current().exam_id}.`);
+    say(`${message} ${interpolate("Now showing %(key)s.", { key: current().display_key })}`);
     $("form-status").textContent = message;
   } catch (err) {
     $("form-status").textContent = `Not saved: ${err.message}`;
@@ -384,7 +387,13 @@ async function go(delta) {
   target = Math.max(0, Math.min(target, state.items.length - 1));
   if (target !== state.index) {
     await openItem(target);
-    say(`Exam ${current().exam_id}, ${target + 1} of ${state.items.length}.`);
+    say(
+    interpolate("Exam %(key)s, %(position)s of %(count)s.", {
+      key: current().display_key,
+      position: target + 1,
+      count: state.items.length,
+    }),
+  );
   }
 }
 

@@ -62,6 +62,11 @@ export function gettext(text) {
   return typeof window.gettext === "function" ? window.gettext(text) : text;
 }
 
+/** `gettext` with `%(name)s` placeholders filled from `values`. */
+export function interpolate(text, values) {
+  return gettext(text).replace(/%\((\w+)\)s/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
+
 let enumCache = null;
 
 /** The server's enumerations (base.html's `enums` script): `{name: [{value, label}…]}`. */
@@ -152,4 +157,18 @@ export function visible() {
 export function ageText(exam) {
   if (exam.age === null || exam.age === undefined) return "";
   return exam.age >= 90 ? "90+" : String(exam.age);
+}
+
+/** How reader and adjudicator pages name an exam: by its display key, never
+ * the source id (which can carry the acquisition time). */
+export function examTitle(displayKey) {
+  return interpolate("Exam %(key)s", { key: displayKey });
+}
+
+/** The day an exam was recorded (`acquired_on`, "YYYY-MM-DD"), in the reader's
+ * locale; "" when the campaign hides it or it is unknown. */
+export function dayText(isoDay) {
+  if (!isoDay) return "";
+  const [year, month, day] = isoDay.split("-").map(Number);
+  return new Date(year, month - 1, day).toLocaleDateString();
 }

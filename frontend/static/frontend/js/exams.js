@@ -1,7 +1,7 @@
 // Exam browser: filter by dataset or exam id, page with cursors, open an exam in
 // the 12-lead viewer with its metadata and the machine's statements.
 import { EcgViewer } from "./viewer.js";
-import { ageText, api, el, showError } from "./dom.js";
+import { ageText, api, el, examTitle, gettext, showError } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const SEX = { F: "Female", M: "Male", U: "Unknown" };
@@ -156,6 +156,7 @@ async function openExam(id, { focus = true } = {}) {
   if (focus) $("detail-heading").focus();
   pairs($("exam-meta"), [
     ["Dataset", exam.dataset],
+    [gettext("Readers know it as"), examTitle(exam.display_key)],
     ["Patient (pseudonym)", exam.patient_pseudonym],
     ["Age", ageText(exam) ? `${ageText(exam)} years` : "unknown"],
     ["Sex", SEX[exam.sex] || exam.sex],

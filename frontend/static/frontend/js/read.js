@@ -12,7 +12,7 @@
  */
 
 import { EcgViewer } from "./viewer.js";
-import { ageText, api, el, isTextField } from "./dom.js";
+import { ageText, api, dayText, el, examTitle, gettext, interpolate, isTextField } from "./dom.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
 
 const root = document.getElementById("read");
@@ -102,11 +102,11 @@ function showExam(claimed) {
   state.current = claimed;
   state.drawnAt = null;
   const { exam } = claimed;
-  $("exam-title").textContent = `Exam ${exam.exam_id}`;
+  $("exam-title").textContent = examTitle(exam.display_key);
   const facts = [
     ["Age", ageText(exam) || "–"],
     ["Sex", { F: "Female", M: "Male" }[exam.sex] ?? "–"],
-    ["Recorded", exam.acquired_at ? new Date(exam.acquired_at).toLocaleDateString() : "–"],
+    [gettext("Recorded"), dayText(exam.acquired_on) || "–"],
     ["Sampling", `${exam.sampling_rate} Hz`],
     ["Length", `${Number(exam.duration_s).toFixed(exam.duration_s < 60 ? 1 : 0)} s`],
   ];
@@ -267,7 +267,7 @@ async function submit() {
       resetForm();
       await draw(fresh);
     }
-    say(`Submitted. Exam ${state.current.exam.exam_id} is on screen.`);
+    say(interpolate("Submitted. Exam %(key)s is on screen.", { key: state.current.exam.display_key }));
     claimAhead();
   } catch (error) {
     showError(error.message);

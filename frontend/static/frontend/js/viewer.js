@@ -21,7 +21,7 @@
  *   the whole record, time compressed to fit, amplitude still at paper gain.
  */
 
-import { ApiError, plotlyReady } from "./dom.js";
+import { ApiError, examTitle, plotlyReady } from "./dom.js";
 import {
   GAINS,
   homeView,
@@ -373,7 +373,7 @@ export class EcgViewer {
   _describe() {
     const exam = this.exam;
     const mode = this.view.mode === "overview" ? "overview of the whole record" : `${this.layoutName} layout`;
-    const id = exam?.exam_id ? `Exam ${exam.exam_id}: ` : "";
+    const id = exam?.display_key ? `${examTitle(exam.display_key)}: ` : "";
     this.graph.setAttribute(
       "aria-label",
       `${id}ECG, ${mode}, ${this.speed} mm/s, ${this.gain} mm/mV, ${[...this.base.leads.keys()].join(", ")}`,
