@@ -131,6 +131,7 @@ def encode_signal(
     width: int,
     lead_names: Sequence[str],
     fmt: str = "binary",
+    filters: dict[str, Any] | None = None,
 ) -> bytes:
     """The signal endpoint's body for the window ``stored`` (README "Signal endpoint").
 
@@ -146,6 +147,9 @@ def encode_signal(
     the int16 y blocks the header's ``[offset, bytes, type]`` entries point to.
     ``fmt="json"``: the same header with y and x as Plotly typed arrays
     (``{"dtype", "bdata"}``, base64). ``x`` is None for a raw window.
+    ``filters``, when given, is echoed in the header as ``filters`` (the
+    display filters the caller applied to ``stored``); without it the header
+    has no such key, byte for byte the unfiltered answer.
 
     Raises ``ValueError`` for another ``fmt`` or when ``lead_names`` does not
     name every row.
@@ -173,6 +177,8 @@ def encode_signal(
         "clipped": False,
         "leads": [],
     }
+    if filters is not None:
+        header["filters"] = filters
     if kept is None:
         ys, clipped = to_microvolts(stored, gain_uv)
         traces = [(y, None) for y in ys]

@@ -1,13 +1,16 @@
 """The signal endpoint: an exam's samples for display, M4-decimated to the pixel width.
 
 ``GET /api/exams/{id}/signal/?width=PX&start=S&end=S&leads=I,II&format=json``
+(and ``highpass=HZ&lowpass=HZ&notch=50|60`` for display filters)
 
 The window ``[start, end)`` (seconds) is read from storage alone (local files
 are memory-mapped), converted to int16 microvolts and sent raw, or, where it
 holds more than four samples per pixel column and that makes the payload
 smaller, as M4 points (:func:`annotator.waveforms.m4_indices`): every pixel
 column keeps its first, last, lowest and highest sample, so the plot is the
-one the raw samples would draw. The numbers and the bytes are
+one the raw samples would draw. Display filters (:mod:`annotator.filters`) run
+on the full-resolution window, with context around it, before any decimation.
+The numbers and the bytes are
 :mod:`annotator.display`'s; this module parses the query, checks rights, answers
 304 for a matching ETag and reads storage. README "Signal endpoint" documents the
 wire format.
@@ -38,6 +41,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.display import FORMATS, WIRE_VERSION, encode_signal, sample_window
+from annotator.filters import DisplayFilters, FilterError
 from annotator.models import Exam
 from annotator.storage import load_signal
 
@@ -49,6 +53,8 @@ SIGNAL_MISSING = (
     "This exam's signal is not in storage; an administrator must import it again."
 )
 
+FILTER_PARAMETERS = ("highpass", "lowpass", "notch")
+NO_FILTERS = DisplayFilters()
 _INTEGER = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _EXAM_FIELDS = (
@@ -87,6 +93,7 @@ class Window:
     width: int
     rows: tuple[int, ...]
     fmt: str
+    filters: DisplayFilters = NO_FILTERS
 
     @property
     def n(self) -> int:
@@ -166,7 +173,14 @@ def parse_window(params: QueryDict, exam: Exam) -> Window:
     fmt = params.get("format", "binary")
     if fmt not in FORMATS:
         raise ParseError(f"format must be binary or json (got {fmt!r})")
-    return Window(x0=x0, stop=stop, width=width, rows=rows, fmt=fmt)
+    try:
+        filters = DisplayFilters.from_values(
+            {name: params[name] for name in FILTER_PARAMETERS if name in params}
+        )
+        filters.check(fs)
+    except FilterError as exc:
+        raise ParseError(str(exc)) from exc
+    return Window(x0=x0, stop=stop, width=width, rows=rows, fmt=fmt, filters=filters)
 
 
 def etag_for(exam: Exam, window: Window) -> str:
@@ -183,6 +197,9 @@ def etag_for(exam: Exam, window: Window) -> str:
             window.stop,
             window.width,
             window.fmt,
+            # Only filtered answers name their filters: unfiltered ETags are
+            # the ones browsers have cached already.
+            *([window.filters.as_dict()] if window.filters else []),
         ]
     )
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:40] + '"'
@@ -224,6 +241,19 @@ _PARAMETERS = [
         str,
         enum=list(FORMATS),
         description="binary (default, application/octet-stream) or json.",
+    ),
+    OpenApiParameter(
+        "highpass",
+        float,
+        description="Display high-pass in Hz, 0.05-1 (baseline wander); zero-phase.",
+    ),
+    OpenApiParameter(
+        "lowpass",
+        float,
+        description="Display low-pass in Hz, 20-150 (muscle noise); zero-phase.",
+    ),
+    OpenApiParameter(
+        "notch", int, enum=[50, 60], description="Mains notch in Hz; zero-phase."
     ),
 ]
 
@@ -268,24 +298,23 @@ class ExamSignalView(APIView):
             response: HttpResponse = HttpResponseNotModified()
         else:
             try:
-                stored = load_signal(exam.signal_key, start=window.x0, stop=window.stop)
+                stored, gain_uv = _samples(exam, window)
             except FileNotFoundError:
                 # The caller may see this exam, so saying why is safe; 404
                 # because this resource, the signal, is what is missing.
                 logger.error("signal file missing for exam %s", exam.pk)
                 return Response({"detail": SIGNAL_MISSING}, status=404)
-            if window.rows != tuple(range(stored.shape[0])):
-                stored = stored[list(window.rows)]
             body = encode_signal(
                 stored,
                 exam=exam.pk,
                 sampling_rate=exam.sampling_rate,
                 n_samples=exam.n_samples,
-                gain_uv=exam.signal_gain,
+                gain_uv=gain_uv,
                 x0=window.x0,
                 width=window.width,
                 lead_names=[exam.lead_names[row] for row in window.rows],
                 fmt=window.fmt,
+                filters=_filters_header(window.filters),
             )
             content_type = (
                 "application/json"
@@ -294,6 +323,35 @@ class ExamSignalView(APIView):
             )
             response = HttpResponse(body, content_type=content_type)
         response["ETag"] = etag
+        if window.filters:
+            response["Display-Filters"] = window.filters.label()
         response["Cache-Control"] = CACHE_CONTROL
         patch_vary_headers(response, ("Accept-Encoding",))
         return response
+
+
+def _samples(exam: Exam, window: Window) -> tuple[Any, float]:
+    """The window's samples of the asked leads and their gain in µV.
+
+    Unfiltered: the stored integers as they are. Filtered: read with the
+    filters' context on each side (where the record has it), filtered in
+    microvolts at full resolution, and cropped to the window (gain 1).
+    """
+    filters = window.filters
+    pad = filters.padding(exam.sampling_rate) if filters else 0
+    start = max(window.x0 - pad, 0)
+    stop = min(window.stop + pad, exam.n_samples)
+    stored = load_signal(exam.signal_key, start=start, stop=stop)
+    if window.rows != tuple(range(stored.shape[0])):
+        stored = stored[list(window.rows)]
+    if not filters:
+        return stored, exam.signal_gain
+    filtered = filters.apply(stored * exam.signal_gain, exam.sampling_rate)
+    lead = window.x0 - start
+    return filtered[:, lead : lead + window.n], 1.0
+
+
+def _filters_header(filters: DisplayFilters) -> dict[str, Any] | None:
+    if not filters:
+        return None
+    return {**filters.as_dict(), "label": filters.label()}

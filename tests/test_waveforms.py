@@ -333,9 +333,9 @@ assert not leaked, leaked
 """
 
 
-def test_waveforms_module_imports_without_django():
+def test_signal_maths_modules_import_without_django():
     code = IMPORT_WITHOUT_PACKAGE_INIT.format(
-        modules="annotator.waveforms, annotator.display"
+        modules="annotator.waveforms, annotator.display, annotator.filters"
     )
     subprocess.run(
         [sys.executable, "-c", code],
