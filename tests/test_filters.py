@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import wfdb
 
-from annotator import display
 from annotator.filters import DisplayFilters, FilterError
 from annotator.ingest.importer import import_exams
 from annotator.models import Exam
 from annotator.storage import load_signal
 from tests import factories
-from tests.test_signal import client_for, decode, store_exam, url
+from tests.test_signal import client_for, decode, expected_body, store_exam, url
 
 HUM_UV, DRIFT_UV = 200.0, 1000.0
 
@@ -152,16 +151,7 @@ def test_no_filter_parameter_is_the_signal_exactly_as_recorded(manager, ptb_exam
     header, _ = decode(plain.content)
     assert "filters" not in header
     stored = load_signal(ptb_exam.signal_key)
-    assert plain.content == display.encode_signal(
-        stored,
-        exam=ptb_exam.pk,
-        sampling_rate=ptb_exam.sampling_rate,
-        n_samples=ptb_exam.n_samples,
-        gain_uv=ptb_exam.signal_gain,
-        x0=0,
-        width=1500,
-        lead_names=ptb_exam.lead_names,
-    )
+    assert plain.content == expected_body(ptb_exam, stored, width=1500)
 
 
 def test_a_filtered_window_is_the_whole_record_filtered_then_cut(manager, ptb_exam):
@@ -197,16 +187,8 @@ def test_decimation_keeps_the_extremes_of_the_filtered_signal(manager, ptb_exam)
     filtered = DisplayFilters(highpass=0.5, lowpass=40).apply(
         load_signal(ptb_exam.signal_key) * ptb_exam.signal_gain, ptb_exam.sampling_rate
     )
-    expected = display.encode_signal(
-        filtered,
-        exam=ptb_exam.pk,
-        sampling_rate=ptb_exam.sampling_rate,
-        n_samples=ptb_exam.n_samples,
-        gain_uv=1.0,
-        x0=0,
-        width=400,
-        lead_names=ptb_exam.lead_names,
-        filters=header["filters"],
+    expected = expected_body(
+        ptb_exam, filtered, width=400, gain_uv=1.0, filters=header["filters"]
     )
     assert response.content == expected
 

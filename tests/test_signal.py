@@ -135,6 +135,21 @@ def store_exam(
     )
 
 
+def expected_body(exam: Exam, stored: np.ndarray, *, width: int, **options) -> bytes:
+    """What the endpoint must send for ``stored`` samples of ``exam``: the display
+    encoding with the exam's numbers (``options`` override or add to them)."""
+    values = {
+        "exam": exam.pk,
+        "sampling_rate": exam.sampling_rate,
+        "n_samples": exam.n_samples,
+        "gain_uv": exam.signal_gain,
+        "x0": 0,
+        "lead_names": exam.lead_names,
+        **options,
+    }
+    return display.encode_signal(stored, width=width, **values)
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:
@@ -485,12 +500,9 @@ def test_the_endpoint_sends_the_display_encoding_byte_for_byte(
     )
     rows = [exam.lead_names.index(name) for name in names.split(",")]
     stored = load_signal(exam.signal_key, start=x0, stop=stop)[rows]
-    assert response.content == display.encode_signal(
+    assert response.content == expected_body(
+        exam,
         stored,
-        exam=exam.pk,
-        sampling_rate=exam.sampling_rate,
-        n_samples=exam.n_samples,
-        gain_uv=exam.signal_gain,
         x0=x0,
         width=params["width"],
         lead_names=names.split(","),
