@@ -17,6 +17,8 @@ SHARED_MODULES = (
     "viewer.js",
     "viewer-paper.js",
     "viewer-signal.js",
+    "viewer-calipers.js",
+    "viewer-controls.js",
     "taxonomy-picker.js",
     "job-list.js",
     "charts.js",

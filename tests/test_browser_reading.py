@@ -478,7 +478,18 @@ def test_speed_gain_and_layout_change_the_scale_not_the_data(pilot, login):
         before["x"]["range"][1] - before["x"]["range"][0]
     )
     assert x_scale == pytest.approx(2 * x_before, rel=0.01)  # px per second
-    assert signal_is_unchanged(samples, fast)
+    # A page is 250 mm: 5 s at 50 mm/s, so 3x4 shows 1.25 s per column, every
+    # lead on screen, and the rhythm strip the page's 5 s (the record is paged).
+    leads = [t for t in fast["traces"] if t["meta"].get("lead")]
+    assert sorted({t["name"] for t in leads}) == sorted(LEADS)
+    assert all(
+        t["meta"]["end"] - t["meta"]["start"] == 1.25
+        for t in leads
+        if not t["meta"]["rhythm"]
+    )
+    (strip,) = [t for t in leads if t["meta"]["rhythm"]]
+    assert (strip["meta"]["start"], strip["meta"]["end"]) == (0, 5)
+    assert strip["n"] == pytest.approx(samples["II"] / 2, abs=1)  # 0-5 s inclusive
 
     tab.page.select_option("#viewer select[name=gain]", "20")
     tab.drawn(3)
@@ -496,6 +507,7 @@ def test_speed_gain_and_layout_change_the_scale_not_the_data(pilot, login):
     tab.drawn(5)
     small = tab.figure()
     assert (small["x"]["minor"], small["y"]["minor"]) == pytest.approx((0.08, 200))
+    assert signal_is_unchanged(samples, small)
     assert px_per_mm(small["x"]) == pytest.approx(px_per_mm(small["y"]), rel=0.01)
 
     for layout, rows in (("6x2", 6), ("12x1", 12)):

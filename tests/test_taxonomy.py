@@ -148,6 +148,18 @@ BAD_ROWS = [
         "row 3: shortcut 'a' is already used by A",
     ),
     ([{"code": "A", "name": "", "group": "g"}], "row 2: 'name' is empty"),
+    (
+        [{"code": "A", "name": "x", "group": "g", "shortcut": "C"}],
+        "row 2: shortcut 'C' must be one lower-case letter or digit",
+    ),
+    (
+        [{"code": "A", "name": "x", "group": "g", "shortcut": "+"}],
+        "row 2: shortcut '+' must be one lower-case",
+    ),
+    (
+        [{"code": "A", "name": "x", "group": "g", "shortcut": "ab"}],
+        "row 2: shortcut 'ab' must be one",
+    ),
 ]
 
 

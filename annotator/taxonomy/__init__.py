@@ -35,6 +35,9 @@ COLUMNS = (
 )
 REQUIRED = ("code", "name", "group")
 CODE_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+# Class shortcuts are lower-case letters and digits: the viewer's keys are
+# capitals, symbols and arrows (frontend viewer-controls.js), so they never collide.
+SHORTCUT_RE = re.compile(r"^[a-z0-9]$")
 SNOMED_RE = re.compile(r"^[0-9]{6,18}$")
 
 
@@ -106,9 +109,10 @@ def parse_taxonomy_file(path: str | Path) -> list[ClassSpec]:
             raise TaxonomyError(
                 f"{where}: SNOMED CT code {values['snomed_ct']!r} is not numeric"
             )
-        if len(values["shortcut"]) > 1:
+        if values["shortcut"] and not SHORTCUT_RE.match(values["shortcut"]):
             raise TaxonomyError(
-                f"{where}: shortcut {values['shortcut']!r} must be one key"
+                f"{where}: shortcut {values['shortcut']!r} must be one lower-case "
+                "letter or digit (capitals and symbols are the ECG viewer's keys)"
             )
         if values["shortcut"]:
             if values["shortcut"] in shortcuts:

@@ -1,7 +1,21 @@
 // Adjudication page: the disagreement queue, the ECG, every reader's labels side
 // by side, and the final labels (pre-filled with what all readers agree on).
+import {
+  ageText,
+  announce,
+  api,
+  dayText,
+  el,
+  enumLabels,
+  examTitle,
+  gettext,
+  interpolate,
+  isTextField,
+  measurementItems,
+  showError,
+} from "./dom.js";
 import { EcgViewer } from "./viewer.js";
-import { ageText, announce, api, dayText, el, enumLabels, examTitle, gettext, interpolate, isTextField, showError } from "./dom.js";
+import { keyRows } from "./viewer-controls.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
 
 const root = document.getElementById("adjudicate");
@@ -194,6 +208,9 @@ function renderMeta(exam, item) {
     dayText(item.acquired_on),
   ].filter(Boolean);
   $("exam-meta").textContent = parts.join(" · ");
+  const measured = measurementItems(exam.measurements);
+  $("measurements").hidden = measured.length === 0;
+  $("measurements-list").replaceChildren(...measured.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
   const statements = exam.machine_statements || [];
   $("machine").hidden = statements.length === 0;
   $("machine-list").replaceChildren(...statements.map((s) => el("li", {}, s)));
@@ -408,7 +425,10 @@ function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey || isTextField(event.target)) return;
   if (!current()) return;
   const key = event.key;
-  if (key === "/") {
+  if (key === "?") {
+    event.preventDefault();
+    $("help").showModal();
+  } else if (key === "/") {
     event.preventDefault();
     picker.focusSearch();
   } else if (key === "j") {
@@ -483,6 +503,8 @@ async function init() {
   });
   $("final-form").addEventListener("submit", submit);
   document.addEventListener("keydown", onKey);
+  $("help-viewer-keys").replaceChildren(...keyRows());
+  $("help-open").addEventListener("click", () => $("help").showModal());
   await reloadQueue();
 }
 

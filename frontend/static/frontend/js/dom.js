@@ -172,3 +172,25 @@ export function dayText(isoDay) {
   const [year, month, day] = isoDay.split("-").map(Number);
   return new Date(year, month - 1, day).toLocaleDateString();
 }
+
+// The machine's measurements an exam may carry (ingest: *_ms, *_bpm, *_deg keys).
+const MEASUREMENTS = [
+  ["hr_bpm", "HR", "bpm"],
+  ["rr_ms", "RR", "ms"],
+  ["pr_ms", "PR", "ms"],
+  ["qrs_ms", "QRS", "ms"],
+  ["qt_ms", "QT", "ms"],
+  ["qtc_ms", "QTc", "ms"],
+  ["p_axis_deg", gettext("P axis"), "°"],
+  ["qrs_axis_deg", gettext("QRS axis"), "°"],
+  ["t_axis_deg", gettext("T axis"), "°"],
+];
+
+/** The machine's measurements as [name, "value unit"] pairs, in reading order. */
+export function measurementItems(measurements) {
+  if (!measurements || typeof measurements !== "object") return [];
+  return MEASUREMENTS.filter(([key]) => Number.isFinite(measurements[key])).map(([key, name, unit]) => [
+    name,
+    `${Math.round(measurements[key])}${unit === "°" ? "" : " "}${unit}`,
+  ]);
+}

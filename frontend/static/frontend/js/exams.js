@@ -128,7 +128,7 @@ function pairs(list, entries) {
 }
 
 function theViewer() {
-  viewer ??= new EcgViewer($("viewer"));
+  viewer ??= new EcgViewer($("viewer"), { technical: true });
   return viewer;
 }
 

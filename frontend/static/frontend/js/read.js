@@ -11,8 +11,9 @@
  * (machine statements only when the campaign lets readers see them).
  */
 
+import { ageText, api, dayText, el, examTitle, gettext, interpolate, isTextField, measurementItems } from "./dom.js";
 import { EcgViewer } from "./viewer.js";
-import { ageText, api, dayText, el, examTitle, gettext, interpolate, isTextField } from "./dom.js";
+import { keyRows } from "./viewer-controls.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
 
 const root = document.getElementById("read");
@@ -111,6 +112,9 @@ function showExam(claimed) {
     ["Length", `${Number(exam.duration_s).toFixed(exam.duration_s < 60 ? 1 : 0)} s`],
   ];
   $("exam-meta").replaceChildren(...facts.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
+  const measured = measurementItems(exam.measurements);
+  $("measurements").hidden = measured.length === 0;
+  $("measurements-list").replaceChildren(...measured.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
   const statements = Array.isArray(exam.machine_statements) ? exam.machine_statements.filter(Boolean) : [];
   $("machine").hidden = statements.length === 0;
   $("machine-list").replaceChildren(...statements.map((s) => el("li", {}, String(s))));
@@ -321,6 +325,26 @@ document.addEventListener("keydown", (event) => {
 });
 
 $("help-open").addEventListener("click", () => help.showModal());
+$("help-viewer-keys").replaceChildren(...keyRows());
+
+// The label panel folds away to give the ECG the width (remembered on this browser).
+const PANEL_KEY = "ecg-annotator.panel-collapsed";
+function foldPanel(collapsed) {
+  root.classList.toggle("panel-collapsed", collapsed);
+  $("panel-toggle").setAttribute("aria-expanded", String(!collapsed));
+  $("panel-toggle").textContent = collapsed ? `‹ ${gettext("Labels")}` : `${gettext("Hide")} ›`;
+  try {
+    localStorage.setItem(PANEL_KEY, collapsed ? "1" : "");
+  } catch {
+    // storage refused (private mode): the choice lasts for this page
+  }
+}
+$("panel-toggle").addEventListener("click", () => foldPanel(!root.classList.contains("panel-collapsed")));
+try {
+  if (localStorage.getItem(PANEL_KEY)) foldPanel(true);
+} catch {
+  // no storage: the panel starts open
+}
 
 // --- Start ---------------------------------------------------------------------------
 
@@ -348,6 +372,8 @@ async function start() {
     finish();
     return;
   }
+  // The campaign's display filters are where the reading starts; the reader may change them.
+  if (first.display_filters) viewer.setFilters(first.display_filters);
   await draw(first);
   claimAhead();
 }

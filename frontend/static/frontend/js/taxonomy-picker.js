@@ -134,7 +134,7 @@ export class TaxonomyPicker {
     classes.forEach((cls, i) => {
       this.byCode.set(cls.code, cls);
       this.order.set(cls.code, i);
-      if (cls.shortcut) this.shortcuts.set(cls.shortcut.toLowerCase(), cls.code);
+      if (cls.shortcut) this.shortcuts.set(cls.shortcut, cls.code);
       if (!groups.has(cls.group)) groups.set(cls.group, []);
       groups.get(cls.group).push(cls);
     });
@@ -201,7 +201,8 @@ export class TaxonomyPicker {
 
   /** A page's key press: toggles the class with that shortcut; true if it did. */
   shortcut(key) {
-    const code = key.length === 1 ? this.shortcuts.get(key.toLowerCase()) : undefined;
+    // Exactly as typed: capitals (Shift) are the ECG viewer's keys.
+    const code = key.length === 1 ? this.shortcuts.get(key) : undefined;
     if (!code) return false;
     this.toggle(code, "key");
     return true;

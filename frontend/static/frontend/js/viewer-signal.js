@@ -39,6 +39,8 @@ export function parseSignal(buffer) {
     x0: header.x0 ?? Math.round(header.start * fs),
     nWindow: header.n_window,
     duration: header.duration ?? header.n_window / fs,
+    // {highpass, lowpass, notch, label} the server applied, or null: raw
+    filters: header.filters ?? null,
     leads,
     bytes: buffer.byteLength,
     // Pixel columns per second this payload is exact for (raw: any).
@@ -57,8 +59,9 @@ function lowerBound(array, value) {
   return lo;
 }
 
-/** One lead's samples between times a and b (s) as Plotly arrays, shifted by offset µV. */
-export function segment(signal, lead, a, b, offset) {
+/** One lead's samples between times a and b (s) as Plotly arrays: µV times
+ * `scale` (a gain other than the paper's, or -1 for an inverted lead) plus `offset`. */
+export function segment(signal, lead, a, b, offset, scale = 1) {
   const data = signal.leads.get(lead);
   if (!data) return null;
   const { fs } = signal;
@@ -69,7 +72,7 @@ export function segment(signal, lead, a, b, offset) {
     if (i1 - i0 < 1) return null;
     const y = new Float32Array(i1 - i0);
     const source = data.y;
-    for (let i = 0; i < y.length; i++) y[i] = source[i0 + i] + offset;
+    for (let i = 0; i < y.length; i++) y[i] = source[i0 + i] * scale + offset;
     return { x0: signal.start + i0 / fs, dx: 1 / fs, y, simplify: true };
   }
   // M4: per-lead sample indices relative to x0, ascending.
@@ -80,18 +83,48 @@ export function segment(signal, lead, a, b, offset) {
   const y = new Float32Array(k1 - k0);
   for (let k = 0; k < x.length; k++) {
     x[k] = (signal.x0 + data.x[k0 + k]) / fs;
-    y[k] = data.y[k0 + k] + offset;
+    y[k] = data.y[k0 + k] * scale + offset;
   }
   // Decimated points are already the pixel-exact minimum: no further simplifying.
   return { x, y, simplify: false };
 }
 
+/** A lead's value in µV at time t (s): the nearest sample (raw) or decimated point. */
+export function valueAt(signal, lead, t) {
+  const data = signal?.leads.get(lead);
+  if (!data || t < signal.start || t > signal.end) return null;
+  if (!data.x) {
+    const i = Math.round((t - signal.start) * signal.fs);
+    return i >= 0 && i < data.y.length ? data.y[i] : null;
+  }
+  const k = Math.min(lowerBound(data.x, t * signal.fs - signal.x0), data.x.length - 1);
+  return k >= 0 ? data.y[k] : null;
+}
+
+/** The filters to ask the server for at a sampling rate: a low-pass at or above
+ * Nyquist (150 Hz on a 250 Hz record) is left out rather than refused. */
+export function filtersFor(filters, fs) {
+  const out = { ...filters };
+  if (fs && out.lowpass != null && out.lowpass >= fs / 2) out.lowpass = null;
+  return out;
+}
+
+/** The query of a set of display filters ({highpass, lowpass, notch}, null = off). */
+export function filterQuery(filters) {
+  const params = new URLSearchParams();
+  for (const name of ["highpass", "lowpass", "notch"]) {
+    if (filters?.[name] != null) params.set(name, String(filters[name]));
+  }
+  return params;
+}
+
 /**
  * GET one exam's signal: `width` pixel columns over [start, end] s (the whole
- * record when both are null), parsed. Throws an ApiError with the API's message.
+ * record when both are null), display-filtered on the server, parsed. Throws an ApiError with the API's message.
  */
-export async function fetchSignal(apiRoot, examId, { width, start = null, end = null, signal = undefined }) {
-  const params = new URLSearchParams({ width: String(width) });
+export async function fetchSignal(apiRoot, examId, { width, start = null, end = null, filters = null, signal = undefined }) {
+  const params = filterQuery(filters);
+  params.set("width", String(width));
   if (start !== null) params.set("start", String(start));
   if (end !== null) params.set("end", String(end));
   const response = await fetch(`${apiRoot}exams/${encodeURIComponent(examId)}/signal/?${params}`, {

@@ -4,13 +4,17 @@
  *   const viewer = new EcgViewer(element, {layout: "3x4", speed: 25, gain: 10});
  *   await viewer.load(examId, {exam});   // fetch (or take from the cache) and draw
  *   viewer.prefetch(nextExamId, {exam}); // fetch into memory; a later load draws at once
- *   viewer.setLayout("6x2"); viewer.setSpeed(50); viewer.setGain(5);
+ *   viewer.setLayout("6x2"); viewer.setSpeed(50); viewer.setGain(5); viewer.setChestGain(5);
+ *   viewer.setFilters({highpass: 0.5, lowpass: 40, notch: 60}); // filtered on the server
+ *   viewer.page(1); viewer.zoom(1.5); viewer.calipers.toggle();
  *   element.addEventListener("drawn", (e) => e.detail); // {examId, ms, reason, method}
  *   viewer.destroy();
  *
  * One module per part: viewer-paper.js draws the paper (layouts, millimetre
- * grid, traces), viewer-signal.js fetches and parses signals; this one owns the
- * figure: which exam and window are drawn, the signal cache, zoom and controls.
+ * grid, traces, printed settings), viewer-signal.js fetches and parses signals,
+ * viewer-calipers.js measures, viewer-controls.js holds the toolbar, keys and
+ * position bar; this one owns the figure: which exam, page and window are
+ * drawn, the signal cache, filters and zoom.
  * (Research: shared/research/viewer.md, viewer-bench.md.)
  * - Speed and gain change millimetres per second and per millivolt; the paper
  *   (px per mm) stays, and `scaleanchor` keeps a millimetre square while zooming.
@@ -19,23 +23,36 @@
  *   visible window at full resolution.
  * - Records longer than LONG_RECORD_S open as an overview: one row per lead over
  *   the whole record, time compressed to fit, amplitude still at paper gain.
+ * - A page is 250 mm of tracing: 10 s at 25 mm/s, 5 s at 50 mm/s (3×4 then shows
+ *   1.25 s per column); page(±1) moves through the record at any speed.
+ * - Display filters run on the server on the full-resolution window before M4
+ *   (api/signal.py); the signals cached here are keyed by exam and filters.
  */
 
-import { ApiError, examTitle, plotlyReady } from "./dom.js";
+import { ApiError, examTitle, gettext, interpolate, plotlyReady } from "./dom.js";
+import { Calipers } from "./viewer-calipers.js";
+import { bindKeys, bindWheel, buildPosition, buildToolbar, showPosition, syncToolbar } from "./viewer-controls.js";
 import {
   GAINS,
   homeView,
   LAYOUT_NAMES,
   LAYOUTS,
+  leadAt,
   LONG_RECORD_S,
   PAGE_S,
+  pageCount,
+  pageSeconds,
+  pageStartOf,
   paperGeometry,
   paperLayout,
+  paperText,
+  paperTextUpdate,
   paperTraces,
   PLOT_CONFIG,
   SPEEDS,
+  zoomedView,
 } from "./viewer-paper.js";
-import { fetchSignal, parseSignal, segment } from "./viewer-signal.js";
+import { fetchSignal, filterQuery, filtersFor, parseSignal, segment, valueAt } from "./viewer-signal.js";
 
 // Pages and benchmarks import these from the viewer, wherever they are kept.
 export { ApiError, GAINS, LAYOUT_NAMES, parseSignal, plotlyReady, SPEEDS };
@@ -45,27 +62,40 @@ const MAX_WIDTH = 20000;
 // Plotly sends one relayout per zoom or pan; a newer one aborts the older fetch.
 const REFETCH_DELAY_MS = 0;
 const CACHE_SIZE = 6;
+const NO_FILTERS = { highpass: null, lowpass: null, notch: null };
 
 export class EcgViewer {
   /**
    * @param {HTMLElement} element where the viewer draws (it fills the width)
-   * @param {{layout?: string, speed?: number, gain?: number, controls?: boolean,
-   *          apiRoot?: string}} options
+   * @param {{layout?: string, speed?: number, gain?: number, chestGain?: number,
+   *          filters?: object, cabrera?: boolean, controls?: boolean,
+   *          technical?: boolean, apiRoot?: string}} options — `technical` adds
+   *          the sampling rate and the decimation to the status (exam browser)
    */
-  constructor(element, { layout = "3x4", speed = 25, gain = 10, controls = true, apiRoot = "/api/" } = {}) {
+  constructor(
+    element,
+    { layout = "3x4", speed = 25, gain = 10, chestGain = null, filters = null, cabrera = false, controls = true, technical = false, apiRoot = "/api/" } = {},
+  ) {
     if (!LAYOUTS[layout]) throw new Error(`Unknown layout ${layout}; use ${LAYOUT_NAMES.join(", ")}.`);
     this.element = element;
     this.apiRoot = apiRoot;
     this.layoutName = layout;
     this.speed = Number(speed);
     this.gain = Number(gain);
+    this.chestGain = Number(chestGain ?? gain);
+    this.filters = { ...NO_FILTERS, ...(filters ?? {}) };
+    this.cabrera = Boolean(cabrera);
+    this.technical = technical;
+    this.speeds = SPEEDS;
+    this.gains = GAINS;
     this.examId = null;
     this.exam = null;
     this.base = null; // the whole record at the resolution of the page
     this.detail = null; // the zoomed window at full resolution
     this.mode = "paper"; // or "overview": the whole record, time compressed to fit
+    this.pageStart = 0; // s: where the page on screen starts
     this.view = null; // {mode, x: [a, b], y: [a, b]} of the current drawing
-    this.cache = new Map(); // examId -> Promise<signal>
+    this.cache = new Map(); // "examId?filters" -> Promise<signal>
     this.fetches = 0; // signal requests made (tests and benchmarks read it)
     this._token = 0;
     this._drawing = Promise.resolve();
@@ -73,12 +103,27 @@ export class EcgViewer {
     this._detailAbort = null;
 
     element.classList.add("ecg-viewer");
-    this.toolbar = controls ? this._buildToolbar() : null;
+    const toolbar = controls ? buildToolbar(this) : null;
+    this.controls = toolbar?.controls ?? null;
+    if (toolbar) element.append(toolbar.bar);
+    this.frame = document.createElement("div");
+    this.frame.className = "ecg-frame";
     this.graph = document.createElement("div");
     this.graph.className = "ecg-graph";
     this.graph.setAttribute("role", "img");
-    this.graph.setAttribute("aria-label", "12-lead ECG");
-    element.append(this.graph);
+    this.graph.setAttribute("aria-label", gettext("12-lead ECG"));
+    const overlay = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    overlay.setAttribute("class", "ecg-overlay");
+    overlay.setAttribute("aria-hidden", "true");
+    this.frame.append(this.graph, overlay);
+    this.position = buildPosition();
+    element.append(this.frame, this.position.bar);
+    const readout = this.controls?.readout ?? element.appendChild(document.createElement("output"));
+    readout.classList.add("ecg-readout");
+    this.calipers = new Calipers(this, overlay, readout);
+    element.addEventListener("caliper", () => syncToolbar(this, this.controls));
+    this._unbindKeys = bindKeys(this);
+    bindWheel(this, this.frame);
 
     this._onResize = () => this._scheduleResize();
     this._resizeObserver = new ResizeObserver(this._onResize);
@@ -100,6 +145,8 @@ export class EcgViewer {
     this.base = signal;
     this.detail = null;
     this.mode = this._duration() > LONG_RECORD_S ? "overview" : "paper";
+    this.pageStart = 0;
+    this.calipers.clear();
     this._syncToolbar();
     this.view = homeView(this._paper(), this.mode);
     await this._render(true);
@@ -130,19 +177,57 @@ export class EcgViewer {
   }
 
   setSpeed(mmPerS) {
-    const speed = Number(mmPerS);
-    if (!(speed > 0)) throw new Error(`Paper speed must be positive, got ${mmPerS}.`);
-    this.speed = speed;
+    this.speed = positive(mmPerS, "Paper speed");
+    // The page on screen keeps the time it starts in.
+    this.pageStart = pageStartOf(this._paper(), Math.floor(this.pageStart / pageSeconds(this.speed) + 1e-9));
     this._syncToolbar();
     return this._redrawHome("speed");
   }
 
   setGain(mmPerMv) {
-    const gain = Number(mmPerMv);
-    if (!(gain > 0)) throw new Error(`Gain must be positive, got ${mmPerMv}.`);
-    this.gain = gain;
+    this.gain = positive(mmPerMv, "Gain");
     this._syncToolbar();
     return this._redrawHome("gain");
+  }
+
+  /** The chest leads' gain (V1-V6), e.g. 5 mm/mV under 10 for the limb leads. */
+  setChestGain(mmPerMv) {
+    this.chestGain = positive(mmPerMv, "Chest gain");
+    this._syncToolbar();
+    return this._redrawHome("gain");
+  }
+
+  /** Standard (I, II, III, aVR, aVL, aVF) or Cabrera (aVL, I, −aVR, II, aVF, III) order. */
+  setCabrera(on) {
+    this.cabrera = Boolean(on);
+    this._syncToolbar();
+    return this._redrawHome("layout");
+  }
+
+  /**
+   * Display filters {highpass, lowpass, notch} (null: off), applied on the server
+   * before decimation. The drawing keeps its zoom; the calipers stay.
+   */
+  async setFilters(filters) {
+    this.filters = { ...NO_FILTERS, ...filters };
+    this._syncToolbar();
+    if (!this.base) return;
+    const started = performance.now();
+    const token = ++this._token;
+    this._cancelDetail();
+    let signal;
+    try {
+      signal = await this._signal(this.examId, this.exam);
+    } catch (error) {
+      this._dispatch("error", { examId: this.examId, message: error.message });
+      return;
+    }
+    if (token !== this._token) return;
+    this.base = signal;
+    this.detail = null;
+    await this._render(true);
+    this._announce(started, "filters");
+    await this._ensureResolution();
   }
 
   /** Back to the whole page (or record) after zooming. */
@@ -150,19 +235,81 @@ export class EcgViewer {
     return this._redrawHome("reset");
   }
 
+  /** The page `delta` pages on (±1); in the overview, a screen's width. */
+  page(delta) {
+    if (!this.base) return Promise.resolve(false);
+    if (this.view.mode === "overview") return Promise.resolve(false);
+    const paper = this._paper();
+    const index = Math.round(this.pageStart / pageSeconds(this.speed)) + delta;
+    const start = pageStartOf(paper, index);
+    if (Math.abs(start - this.pageStart) < 1e-9) return Promise.resolve(false);
+    this.pageStart = start;
+    return this._redrawHome("page").then(() => true);
+  }
+
+  /** Zoom by `factor` (> 1 in) about a point {t, y} of the paper (the centre by
+   * default); never out past the whole page. */
+  zoom(factor, at = null) {
+    if (!this.view) return Promise.resolve();
+    const update = zoomedView(this.view, homeView(this._paper(), this.view.mode), factor, at);
+    if (!update) return this.resetZoom();
+    return plotlyReady().then((Plotly) => Plotly.relayout(this.graph, update));
+  }
+
   /** What is drawn: for pages, tests and benchmarks. */
   get info() {
     const geometry = this.view ? this._geometry(this.view.mode) : null;
+    const shown = this.detail ?? this.base;
     return {
       examId: this.examId,
       layout: this.mode === "overview" ? "overview" : this.layoutName,
       speed: this.speed,
       gain: this.gain,
+      chestGain: this.chestGain,
+      cabrera: this.cabrera,
       pxPerMm: geometry?.pxPerMm ?? null,
-      method: (this.detail ?? this.base)?.method ?? null,
-      window: this.detail ? [this.detail.start, this.detail.end] : this.base ? [this.base.start, this.base.end] : null,
+      method: shown?.method ?? null,
+      filters: shown?.filters ?? null,
+      window: shown ? [shown.start, shown.end] : null,
+      page: this.base ? Math.round(this.pageStart / pageSeconds(this.speed)) : null,
+      pages: this.base ? pageCount(this._paper()) : null,
       fetches: this.fetches,
     };
+  }
+
+  /** The layouts the L key cycles through (the overview for long records). */
+  layoutChoices() {
+    return this.isLong() ? [...LAYOUT_NAMES, "overview"] : LAYOUT_NAMES;
+  }
+
+  isLong() {
+    return this.base ? this._duration() > LONG_RECORD_S : false;
+  }
+
+  // --- What the calipers ask (viewer-calipers.js) ----------------------------------
+
+  /** The drawn axes: ranges (s, paper µV) and plot size in css px. */
+  axes() {
+    const full = this.graph._fullLayout;
+    if (!full?.xaxis?._length) return null;
+    return { x: full.xaxis.range, y: full.yaxis.range, width: full.xaxis._length, height: full.yaxis._length };
+  }
+
+  leadAt(t, y) {
+    return this.view ? leadAt(this._paper(), this.view.mode, t, y) : null;
+  }
+
+  /** Nudge steps: s per mm of paper, paper µV per mm, s per sample. */
+  steps() {
+    const g = this._geometry(this.view?.mode ?? "paper");
+    return { mm: g.pxPerMm / g.pxPerS, uvMm: 1000 / this.gain, sample: 1 / (this.base?.fs || 500) };
+  }
+
+  /** A lead's value (µV) at t s from the best data drawn there. */
+  valueAt(lead, t) {
+    const d = this.detail;
+    const fromDetail = d && t >= d.start && t <= d.end ? valueAt(d, lead, t) : null;
+    return fromDetail ?? valueAt(this.base, lead, t);
   }
 
   destroy() {
@@ -170,6 +317,8 @@ export class EcgViewer {
     this._cancelDetail();
     clearTimeout(this._resizeTimer);
     this._resizeObserver.disconnect();
+    this._unbindKeys();
+    this.calipers.destroy();
     if (window.Plotly) window.Plotly.purge(this.graph);
     this.cache.clear();
     this.element.replaceChildren();
@@ -178,13 +327,17 @@ export class EcgViewer {
 
   // --- Data ----------------------------------------------------------------------
 
+  _filtersFor(exam) {
+    return filtersFor(this.filters, exam?.sampling_rate ?? this.base?.fs ?? null);
+  }
+
   _signal(examId, exam) {
-    const key = String(examId);
+    const key = `${examId}?${filterQuery(this._filtersFor(exam))}`;
     let entry = this.cache.get(key);
     if (entry) {
       this.cache.delete(key); // most recently used goes last
     } else {
-      entry = this._fetch(examId, { width: this._baseWidth(exam) });
+      entry = this._fetch(examId, { width: this._baseWidth(exam), filters: this._filtersFor(exam) });
       entry.catch(() => this.cache.get(key) === entry && this.cache.delete(key));
     }
     this.cache.set(key, entry);
@@ -192,10 +345,11 @@ export class EcgViewer {
     return entry;
   }
 
-  _fetch(examId, { width, start = null, end = null, signal = undefined }) {
+  _fetch(examId, { width, start = null, end = null, filters = this._filtersFor(this.exam), signal = undefined }) {
     this.fetches++;
     return fetchSignal(this.apiRoot, examId, {
       width,
+      filters,
       start: start !== null && start > 0 ? start : null,
       // No end means the record's end (a rounded end could fall past it: 400).
       end: end !== null && end < this._duration() - 1e-9 ? end : null,
@@ -234,12 +388,17 @@ export class EcgViewer {
   /** What the drawing depends on (viewer-paper.js). */
   _paper() {
     return {
-      available: Math.max(this.graph?.clientWidth || this.element.clientWidth || 1000, 320),
+      available: Math.max(this.frame?.clientWidth || this.element.clientWidth || 1000, 320),
       layoutName: this.layoutName,
       leads: this.base ? [...this.base.leads.keys()] : null,
       speed: this.speed,
       gain: this.gain,
+      chestGain: this.chestGain,
+      cabrera: this.cabrera,
+      pageStart: this.pageStart,
       duration: this._duration(),
+      // What the server applied, as printed on a paper ECG ("0.5–40 Hz 60 Hz").
+      filterText: ((this.detail ?? this.base)?.filters?.label ?? "").replace(/(\d)-(\d|\s|$)/g, "$1–$2"),
     };
   }
 
@@ -292,6 +451,7 @@ export class EcgViewer {
         this._selfUpdate = false;
       }
       this._describe();
+      this._afterView();
       await new Promise((resolve) => requestAnimationFrame(resolve));
     };
     this._drawing = this._drawing.then(run, run);
@@ -300,6 +460,8 @@ export class EcgViewer {
 
   _bindPlotly() {
     this.graph.on("plotly_relayout", (event) => this._onRelayout(event));
+    // While dragging a pan: the calipers and labels follow the paper.
+    this.graph.on("plotly_relayouting", () => this.calipers.render());
     this.graph.on("plotly_doubleclick", () => {
       this.resetZoom();
     });
@@ -314,6 +476,8 @@ export class EcgViewer {
       return;
     }
     this.view = { ...this.view, x: [...full.xaxis.range], y: [...full.yaxis.range] };
+    this._afterView();
+    window.Plotly.restyle(this.graph, paperTextUpdate(this._paper(), this.view.mode, this.view), [this.graph.data.length - 1]);
     clearTimeout(this._refetchTimer);
     this._refetchTimer = setTimeout(() => this._ensureResolution(), REFETCH_DELAY_MS);
   }
@@ -372,17 +536,27 @@ export class EcgViewer {
 
   _describe() {
     const exam = this.exam;
-    const mode = this.view.mode === "overview" ? "overview of the whole record" : `${this.layoutName} layout`;
+    const what =
+      this.view.mode === "overview"
+        ? gettext("overview of the whole record")
+        : interpolate(gettext("%(layout)s layout"), { layout: this.layoutName });
     const id = exam?.display_key ? `${examTitle(exam.display_key)}: ` : "";
-    this.graph.setAttribute(
-      "aria-label",
-      `${id}ECG, ${mode}, ${this.speed} mm/s, ${this.gain} mm/mV, ${[...this.base.leads.keys()].join(", ")}`,
-    );
-    if (this.status) {
+    const settings = paperText(this._paper(), this.view.mode, this.view).meta.footer;
+    this.graph.setAttribute("aria-label", `${id}ECG, ${what}, ${settings}, ${[...this.base.leads.keys()].join(", ")}`);
+    const status = this.controls?.status;
+    if (status) {
       const s = this.detail ?? this.base;
-      const res = s.method === "raw" ? "full resolution" : "decimated (M4)";
-      this.status.textContent = `${this.view.mode === "overview" ? "Overview · " : ""}${s.fs} Hz · ${res}`;
+      // The sampling and the decimation are for the exam browser, not the reader.
+      status.textContent = this.technical ? `${s.fs} Hz · ${s.method === "raw" ? "full resolution" : "decimated (M4)"}` : "";
     }
+  }
+
+  /** After any draw, zoom or pan: calipers, position bar. */
+  _afterView() {
+    this.calipers.render();
+    const [a, b] = this.view.x;
+    const info = this.info;
+    showPosition(this.position, { start: a, end: b, duration: this._duration(), page: info.page, pages: info.pages });
   }
 
   _announce(started, reason) {
@@ -393,6 +567,7 @@ export class EcgViewer {
       reason,
       method: s?.method ?? null,
       layout: this.info.layout,
+      filters: s?.filters?.label ?? null,
     });
   }
 
@@ -410,63 +585,13 @@ export class EcgViewer {
     }, 150);
   }
 
-  // --- Controls --------------------------------------------------------------------
-
-  _buildToolbar() {
-    const bar = document.createElement("div");
-    bar.className = "ecg-toolbar";
-    bar.setAttribute("role", "group");
-    bar.setAttribute("aria-label", "ECG display");
-    const uid = Math.random().toString(36).slice(2, 8);
-    const select = (label, name, options, value, onChange) => {
-      const wrap = document.createElement("span");
-      wrap.className = "ecg-control";
-      const id = `ecg-${name}-${uid}`;
-      const lab = document.createElement("label");
-      lab.htmlFor = id;
-      lab.textContent = label;
-      const sel = document.createElement("select");
-      sel.id = id;
-      sel.name = name;
-      for (const [text, val] of options) sel.add(new Option(text, String(val), false, String(val) === String(value)));
-      sel.addEventListener("change", () => onChange(sel.value));
-      wrap.append(lab, sel);
-      bar.append(wrap);
-      return sel;
-    };
-    this.controls = {
-      layout: select(
-        "Layout",
-        "layout",
-        [["3×4 + II", "3x4"], ["6×2", "6x2"], ["12×1", "12x1"], ["Whole record", "overview"]],
-        this.layoutName,
-        (v) => this.setLayout(v),
-      ),
-      speed: select("Speed", "speed", SPEEDS.map((s) => [`${s} mm/s`, s]), this.speed, (v) => this.setSpeed(v)),
-      gain: select("Gain", "gain", GAINS.map((s) => [`${s} mm/mV`, s]), this.gain, (v) => this.setGain(v)),
-    };
-    this.controls.overview = this.controls.layout.options[3];
-    this.controls.overview.hidden = true;
-    const reset = document.createElement("button");
-    reset.type = "button";
-    reset.className = "ecg-reset";
-    reset.textContent = "Reset zoom";
-    reset.title = "Undo zoom (or double-click the ECG)";
-    reset.addEventListener("click", () => this.resetZoom());
-    bar.append(reset);
-    this.status = document.createElement("span");
-    this.status.className = "ecg-status";
-    bar.append(this.status);
-    this.element.append(bar);
-    return bar;
-  }
-
   _syncToolbar() {
-    if (!this.controls) return;
-    const long = this.base ? this._duration() > LONG_RECORD_S : false;
-    this.controls.overview.hidden = !long;
-    this.controls.layout.value = this.mode === "overview" ? "overview" : this.layoutName;
-    this.controls.speed.value = String(this.speed);
-    this.controls.gain.value = String(this.gain);
+    syncToolbar(this, this.controls);
   }
+}
+
+function positive(value, what) {
+  const number = Number(value);
+  if (!(number > 0)) throw new Error(`${what} must be positive, got ${value}.`);
+  return number;
 }
