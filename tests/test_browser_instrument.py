@@ -215,8 +215,8 @@ def test_the_grid_is_always_1_mm_and_5_mm(exam_campaign, login, viewport, shots)
     assert x["minorGrid"] == (mm >= 2) and y["minorGrid"] == (mm >= 2)
     if viewport["width"] >= 1366:
         assert mm >= 3.5
-    save_png(tab.page, shots / f"read-{viewport['width']}.png")
-    if viewport is SMALL:
+    if viewport is SMALL:  # 1366 and 1920: test_browser_reading's read*.png
+        save_png(tab.page, shots / "read-1024.png")
         # Folding the label panel gives the ECG the width.
         draws = tab.draws()
         tab.page.click("#panel-toggle")
@@ -238,7 +238,8 @@ def test_the_adjudication_page_draws_at_3_5_px_per_mm_at_1366(cast, login, shots
         mm = px_per_mm(tab.figure()["x"])
         if viewport is NARROW:
             assert mm >= 3.5
-        save_png(tab.page, shots / f"adjudicate-{viewport['width']}.png")
+        if viewport is SMALL:  # 1366: test_browser_pages's adjudicate.png
+            save_png(tab.page, shots / "adjudicate-1024.png")
         tab.page.context.close()
 
 
@@ -382,3 +383,67 @@ def test_lead_names_stay_on_screen_when_zoomed_and_ctrl_wheel_zooms(
     before = (2.0 - home[0]) / (home[1] - home[0])
     after = (2.0 - zoomed[0]) / (zoomed[1] - zoomed[0])
     assert after == pytest.approx(before, abs=0.01)
+
+
+def noisy_exam() -> Any:
+    """A synthetic exam with 60 Hz mains (150 µV) and 0.1 Hz drift (600 µV)."""
+    import numpy as np
+
+    from annotator import storage
+    from annotator.models import Exam
+    from annotator.synthetic import synthesize
+
+    ecg = synthesize(seed=4)
+    t = np.arange(ecg.signal_uv.shape[1]) / ecg.fs
+    noise = 150 * np.sin(2 * np.pi * 60 * t) + 600 * np.sin(2 * np.pi * 0.1 * t)
+    signal = np.clip(ecg.signal_uv + noise, -32768, 32767).astype(np.int16)
+    key = storage.signal_key("reading", "N-001")
+    return Exam.objects.create(
+        dataset="reading",
+        exam_id="N-001",
+        patient_pseudonym="P000004",
+        sampling_rate=ecg.fs,
+        n_samples=signal.shape[1],
+        lead_names=list(ecg.lead_names),
+        signal_key=key,
+        signal_sha256=storage.save_signal(key, signal),
+        source_format="npy",
+    )
+
+
+def quiet(tab: Tab) -> None:
+    """Hide the page's passing status message before a screenshot."""
+    tab.page.evaluate("document.getElementById('status').classList.remove('shown')")
+    tab.page.wait_for_timeout(300)
+
+
+def test_screenshots_of_calipers_and_filters(cast, login, shots):
+    campaign = factories.make_campaign(
+        cast, [ecg_exam("R-001", 1), noisy_exam()], name="Screens"
+    )
+    tab = login("reader1", NARROW)
+    tab.read(campaign)
+    tab.page.keyboard.press("Shift+C")
+    a = axes(tab)
+    base = baseline_of_lead_ii(tab)
+    drag(tab, pixel(a, 0.32, base), pixel(a, 1.15, base + 1200))
+    tab.page.keyboard.press("Shift+M")
+    assert readout(tab)["caliperMs"] == pytest.approx(830, abs=11)
+    quiet(tab)
+    save_png(tab.page.locator("#viewer"), shots / "viewer-calipers.png")
+
+    tab.page.keyboard.press("Shift+X")
+    tab.page.keyboard.press("Shift+C")
+    tab.page.keyboard.press("s")  # sinus rhythm
+    tab.page.click("#submit")
+    tab.drawn(2)
+    quiet(tab)
+    save_png(tab.page.locator("#viewer"), shots / "viewer-noisy.png")
+    tab.page.select_option("#viewer select[name=filter]", label="0.5–40 Hz")
+    tab.page.select_option("#viewer select[name=notch]", "60")
+    tab.page.wait_for_function(
+        "window.__drawn.at(-1).reason === 'filters' && "
+        "window.__drawn.at(-1).filters === '0.5-40 Hz 60 Hz'"
+    )
+    quiet(tab)
+    save_png(tab.page.locator("#viewer"), shots / "viewer-filtered.png")
