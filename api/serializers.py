@@ -6,6 +6,7 @@ import copy
 from typing import Any, ClassVar
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -50,7 +51,9 @@ class TaxonomyDetailSerializer(TaxonomySerializer):
 
 
 class ExamSerializer(serializers.ModelSerializer):
-    """Exam metadata; machine statements only where the caller may see them.
+    """Exam metadata; the machine's statements (context
+    ``show_machine_statements``) and measurements (``show_machine_measurements``)
+    only where the caller may see them, each on its own campaign option.
 
     The source id and the acquisition time to the second are for managers
     (context ``show_source``); everyone else knows the exam by its
@@ -107,6 +110,7 @@ class ExamSerializer(serializers.ModelSerializer):
                 data["acquired_on"] = None
         if not self.context.get("show_machine_statements", True):
             data["machine_statements"] = None
+        if not self.context.get("show_machine_measurements", True):
             data["measurements"] = None
         return data
 
@@ -132,7 +136,9 @@ class CampaignSerializer(serializers.ModelSerializer):
             "readers",
             "adjudicators",
             "show_machine_statements",
+            "show_machine_measurements",
             "show_acquisition_date",
+            "display_filters",
             "adjudication_policy",
             "adjudication_codes",
             "majority_vote",
@@ -162,7 +168,16 @@ class CampaignCreateSerializer(serializers.Serializer):
     )
     readers_per_exam = serializers.IntegerField(min_value=1, max_value=20, default=2)
     show_machine_statements = serializers.BooleanField(default=False)
+    show_machine_measurements = serializers.BooleanField(default=True)
     show_acquisition_date = serializers.BooleanField(default=True)
+    display_filters = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=_(
+            'The viewer\'s starting filters, e.g. {"highpass": 0.5, "lowpass": 40, '
+            '"notch": 60} (Hz); {} for none.'
+        ),
+    )
     adjudication_policy = serializers.ChoiceField(
         choices=Campaign.AdjudicationPolicy.choices,
         default=Campaign.AdjudicationPolicy.ANY,
@@ -187,6 +202,9 @@ class CampaignCreateSerializer(serializers.Serializer):
 
     def validate_adjudicators(self, value: list[str]) -> list[Any]:
         return self._users(value)
+
+    def validate_display_filters(self, value: dict[str, Any]) -> dict[str, Any]:
+        return Campaign.checked_display_filters(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("exams" in attrs) == ("dataset" in attrs):
@@ -238,6 +256,9 @@ class ClaimSerializer(serializers.Serializer):
     assignment = serializers.IntegerField()
     exam = ExamSerializer()
     lease_expires_at = serializers.DateTimeField()
+    display_filters = serializers.DictField(
+        help_text=_("The campaign's default display filters ({} for none).")
+    )
 
 
 class DecisionInputSerializer(serializers.Serializer):

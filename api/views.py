@@ -156,7 +156,8 @@ class ExamPagination(NarrowedCursorPagination):
 class QueuePagination(CursorPagination):
     """The adjudication queue in exam order, by cursor (no OFFSET walk).
 
-    The total comes from the campaign's counters, not from counting rows.
+    The total comes from the campaign's counters, not from counting rows; the
+    campaign's default ``display_filters`` come with every page.
     """
 
     ordering = "exam_id"
@@ -164,18 +165,19 @@ class QueuePagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
-    def __init__(self, count: int) -> None:
-        self.count = count
+    def __init__(self, count: int, display_filters: dict[str, Any]) -> None:
+        self.head = {"count": count, "display_filters": display_filters}
 
     def get_paginated_response(self, data: Any) -> Response:
         response = super().get_paginated_response(data)
-        response.data = {"count": self.count, **response.data}
+        response.data = {**self.head, **response.data}
         return response
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         paged = super().get_paginated_response_schema(schema)
         paged["properties"] = {
             "count": {"type": "integer"},
+            "display_filters": {"type": "object", "additionalProperties": {}},
             **paged["properties"],
         }
         return paged
@@ -312,6 +314,9 @@ class CampaignViewSet(
             "show_machine_statements": campaign.shows_machine_statements_to(
                 request.user, reading=True
             ),
+            "show_machine_measurements": campaign.shows_machine_measurements_to(
+                request.user, reading=True
+            ),
             "show_acquisition_date": campaign.show_acquisition_date,
         }
         return Response(
@@ -319,6 +324,7 @@ class CampaignViewSet(
                 "assignment": assignment.pk,
                 "exam": s.ExamSerializer(assignment.exam, context=context).data,
                 "lease_expires_at": assignment.lease_expires_at,
+                "display_filters": campaign.display_filters,
             }
         )
 
@@ -357,7 +363,7 @@ class CampaignViewSet(
         count = campaign.n_needs_adjudication
         if everything:
             count += campaign.n_adjudicated
-        paginator = QueuePagination(count)
+        paginator = QueuePagination(count, campaign.display_filters)
         page = paginator.paginate_queryset(links, request, view=self)
         return paginator.get_paginated_response(_queue_items(campaign, page))
 

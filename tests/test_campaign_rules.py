@@ -171,6 +171,8 @@ def admin_form(campaign: Campaign, **changes) -> dict:
         "readers_per_exam": campaign.readers_per_exam,
         "adjudication_policy": campaign.adjudication_policy,
         "adjudication_codes": json.dumps(campaign.adjudication_codes),
+        "show_machine_measurements": campaign.show_machine_measurements or None,
+        "display_filters": json.dumps(campaign.display_filters),
         "lease_minutes": campaign.lease_minutes,
     }
     data.update(changes)
@@ -232,6 +234,23 @@ def test_admin_changes_and_creates_campaigns_through_the_services(
     second = Campaign.objects.get(name="Second")
     assert second.n_exams == 3 and second.n_pending == 3
     assert second.created_by == cast.manager
+
+
+def test_admin_keeps_display_filters_normalised_and_refuses_bad_ones(staff, campaign):
+    response = staff.post(
+        change_url(campaign),
+        admin_form(campaign, display_filters='{"highpass": "0.5", "notch": "50"}'),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    campaign.refresh_from_db()
+    assert campaign.display_filters == {"highpass": 0.5, "notch": 50}
+    response = staff.post(
+        change_url(campaign), admin_form(campaign, display_filters='{"highpass": 5}')
+    )
+    assert response.status_code == 200
+    assert "Display filter highpass refused" in response.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.display_filters == {"highpass": 0.5, "notch": 50}
 
 
 def test_admin_shows_exams_read_only(staff, campaign):

@@ -1,9 +1,10 @@
 """Campaigns, their readers, and the place of each exam in one.
 
-Who may do what in a campaign (read, adjudicate, see the machine's statements)
-and how far it has come are answered here, once, for the API, the pages, the
-jobs and the commands. Progress is kept in counters that the services move in
-the same transactions that claim, submit and settle, so no page counts rows.
+Who may do what in a campaign (read, adjudicate, see the machine's statements
+and measurements) and how far it has come are answered here, once, for the API,
+the pages, the jobs and the commands. Progress is kept in counters that the
+services move in the same transactions that claim, submit and settle, so no page
+counts rows.
 """
 
 from __future__ import annotations
@@ -72,14 +73,20 @@ class CampaignQuerySet(models.QuerySet):
     def exam_list_view(self, user: Any) -> dict[str, bool]:
         """What the exam list outside a campaign shows the user, in one query.
 
-        ``show_machine_statements``: unless the user reads in a campaign that
-        blinds its readers to them. ``show_acquisition_date`` (the day):
-        unless a campaign they read or adjudicate hides it. ``show_source``
-        (the source id and the time of day): managers only, who see it all.
+        ``show_machine_statements`` and ``show_machine_measurements``: unless
+        the user reads in a campaign that blinds its readers to them.
+        ``show_acquisition_date`` (the day): unless a campaign they read or
+        adjudicate hides it. ``show_source`` (the source id and the time of
+        day): managers only, who see it all.
         """
         if is_manager(user):
             return dict.fromkeys(
-                ("show_machine_statements", "show_acquisition_date", "show_source"),
+                (
+                    "show_machine_statements",
+                    "show_machine_measurements",
+                    "show_acquisition_date",
+                    "show_source",
+                ),
                 True,
             )
         reads = models.Exists(
@@ -92,11 +99,15 @@ class CampaignQuerySet(models.QuerySet):
                 blinded=models.Count(
                     "pk", filter=Q(reads=True, show_machine_statements=False)
                 ),
+                unmeasured=models.Count(
+                    "pk", filter=Q(reads=True, show_machine_measurements=False)
+                ),
                 dateless=models.Count("pk", filter=Q(show_acquisition_date=False)),
             )
         )
         return {
             "show_machine_statements": not found["blinded"],
+            "show_machine_measurements": not found["unmeasured"],
             "show_acquisition_date": not found["dateless"],
             "show_source": False,
         }
@@ -130,6 +141,12 @@ class Campaign(models.Model):
     show_machine_statements = models.BooleanField(
         default=False, help_text="Readers see the machine's automatic statements."
     )
+    show_machine_measurements = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Readers see the machine's measurements (heart rate, intervals, axes)."
+        ),
+    )
     show_acquisition_date = models.BooleanField(
         default=True,
         help_text=_(
@@ -150,6 +167,14 @@ class Campaign(models.Model):
     majority_vote = models.BooleanField(
         default=False,
         help_text="With 3 or more readers, a majority settles a disagreement.",
+    )
+    display_filters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Display filters the viewer starts with, e.g. "
+            '{"highpass": 0.5, "lowpass": 40, "notch": 60} (Hz); none when empty.'
+        ),
     )
     lease_minutes = models.PositiveIntegerField(default=30)
     created_by = fields.created_by(related_name="+")
@@ -199,8 +224,37 @@ class Campaign(models.Model):
                 errors["adjudication_codes"] = _(
                     "Unknown class codes for adjudication: %(codes)s."
                 ) % {"codes": ", ".join(unknown)}
+        try:
+            self.display_filters = self.checked_display_filters(self.display_filters)
+        except ValidationError as exc:
+            errors["display_filters"] = exc.messages[0]
         if errors:
             raise ValidationError(errors)
+
+    @staticmethod
+    def checked_display_filters(value: Any) -> dict[str, float | int]:
+        """Default display filters as a campaign keeps them: checked by
+        ``DisplayFilters`` (the signal endpoint's rule) and normalised, with the
+        filters that are off left out (``{}``: the signal as recorded).
+        ``ValidationError`` naming the bad filter otherwise."""
+        # Imported here: scipy.signal takes half a second to load, which every
+        # command and worker would pay on start for a rule few of them check.
+        from annotator.filters import DisplayFilters, FilterError
+
+        if not isinstance(value, dict):
+            raise ValidationError(
+                _("Display filters are an object: highpass, lowpass, notch (Hz)."),
+                code="invalid",
+            )
+        try:
+            filters = DisplayFilters.from_values(value)
+        except FilterError as exc:
+            raise ValidationError(
+                _("Display filter %(parameter)s refused: %(reason)s"),
+                code="invalid",
+                params={"parameter": exc.parameter, "reason": str(exc)},
+            ) from None
+        return {k: v for k, v in filters.as_dict().items() if v is not None}
 
     def is_read_by(self, user: Any) -> bool:
         return CampaignReader.objects.filter(campaign=self, user=user).exists()
@@ -214,7 +268,24 @@ class Campaign(models.Model):
         allows them; adjudicators and managers see them, except while they
         read an exam of the campaign themselves (``reading``): a read is
         blinded as the campaign says, whoever makes it."""
-        if self.show_machine_statements:
+        return self._shows_machine_output_to(
+            user, self.show_machine_statements, reading=reading
+        )
+
+    def shows_machine_measurements_to(
+        self, user: Any, *, reading: bool = False
+    ) -> bool:
+        """The machine's measurements (heart rate, intervals, axes), by the
+        rule of :meth:`shows_machine_statements_to` with the campaign's own
+        option (on by default: a number biases a read less than a diagnosis)."""
+        return self._shows_machine_output_to(
+            user, self.show_machine_measurements, reading=reading
+        )
+
+    def _shows_machine_output_to(
+        self, user: Any, allowed: bool, *, reading: bool
+    ) -> bool:
+        if allowed:
             return True
         return not reading and self.is_adjudicated_by(user)
 

@@ -31,7 +31,9 @@ OPTIONS = (
     "taxonomy",
     "readers_per_exam",
     "show_machine_statements",
+    "show_machine_measurements",
     "show_acquisition_date",
+    "display_filters",
     "adjudication_policy",
     "adjudication_codes",
     "majority_vote",
@@ -132,7 +134,7 @@ def create_campaign(
     """Create a campaign over ``exams`` (a queryset or a list) and freeze its taxonomy.
 
     ``options`` are further Campaign fields (blinding, adjudication policy,
-    majority vote, lease minutes, description).
+    majority vote, lease minutes, default display filters, description).
     """
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:

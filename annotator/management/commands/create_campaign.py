@@ -6,15 +6,34 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from annotator import services
-from annotator.management.options import taxonomy_by_id
+from annotator.management.options import refused_as_command_error, taxonomy_by_id
 from annotator.models import Exam
 from annotator.taxonomy import load_default_taxonomy
 
 
 def _names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _filters(value: str) -> dict[str, str]:
+    """``highpass=0.5,lowpass=40,notch=60`` as a dict of text; the campaign's
+    rule checks the names and values."""
+    found: dict[str, str] = {}
+    for item in _names(value):
+        name, sep, setting = (part.strip() for part in item.partition("="))
+        if not sep or not name or name in found:
+            raise CommandError(
+                _(
+                    "--filters takes name=value pairs, each name once, e.g. "
+                    "highpass=0.5,lowpass=40,notch=60; got %(item)r."
+                )
+                % {"item": item}
+            )
+        found[name] = setting
+    return found
 
 
 class Command(BaseCommand):
@@ -51,9 +70,22 @@ class Command(BaseCommand):
         )
         parser.add_argument("--show-machine-statements", action="store_true")
         parser.add_argument(
+            "--hide-machine-measurements",
+            action="store_true",
+            help=_("Readers do not see the machine's measurements (HR, PR, QRS, QT)."),
+        )
+        parser.add_argument(
             "--hide-acquisition-date",
             action="store_true",
             help="Readers and adjudicators do not see the day of each recording.",
+        )
+        parser.add_argument(
+            "--filters",
+            default="",
+            help=_(
+                "Display filters the viewer starts with, e.g. "
+                "highpass=0.5,lowpass=40,notch=60 (Hz)."
+            ),
         )
         parser.add_argument("--lease-minutes", type=int)
 
@@ -72,7 +104,8 @@ class Command(BaseCommand):
             )
         taxonomy = taxonomy_by_id(options["taxonomy"]) or load_default_taxonomy()
         policy = "classes" if options["adjudicate_classes"] else "any"
-        try:
+        filters = _filters(options["filters"])
+        with refused_as_command_error(services.WorkflowError):
             campaign = services.create_campaign(
                 name=options["name"],
                 taxonomy=taxonomy,
@@ -84,11 +117,11 @@ class Command(BaseCommand):
                 adjudication_codes=options["adjudicate_classes"],
                 majority_vote=options["majority"],
                 show_machine_statements=options["show_machine_statements"],
+                show_machine_measurements=not options["hide_machine_measurements"],
                 show_acquisition_date=not options["hide_acquisition_date"],
+                display_filters=filters,
                 lease_minutes=options["lease_minutes"],
             )
-        except services.WorkflowError as exc:
-            raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"Campaign {campaign.name!r} (id {campaign.pk}): "
             f"{campaign.n_exams} exams, {len(found['readers'])} readers, "
