@@ -200,6 +200,16 @@ def test_viewer_keys_never_toggle_a_class_and_the_help_lists_them(exam_campaign,
     assert "Calipers" in tab.page.text_content("#help-viewer-keys")
 
 
+def test_machine_measurements_are_shown_with_the_exam(exam_campaign, login):
+    tab = login("reader1", NARROW)
+    tab.read(exam_campaign)
+    text = tab.page.text_content("#measurements")
+    for expected in ("HR", "72 bpm", "PR", "164 ms", "QRS", "92 ms", "QT", "380 ms"):
+        assert expected in text
+    # Reader-facing text has no implementation jargon.
+    assert "M4" not in tab.page.text_content("#viewer")
+
+
 # --- Paper: grid, pages, gains, order ------------------------------------------------
 
 
@@ -228,7 +238,9 @@ def test_the_grid_is_always_1_mm_and_5_mm(exam_campaign, login, viewport, shots)
 
 def test_the_adjudication_page_draws_at_3_5_px_per_mm_at_1366(cast, login, shots):
     exams = [ecg_exam("B-001", 1), ecg_exam("B-002", 2, rhythm="af")]
-    campaign = factories.make_campaign(cast, exams, name="Disputed")
+    campaign = factories.make_campaign(
+        cast, exams, name="Disputed", display_filters={"highpass": 0.5, "notch": 50}
+    )
     read_all(campaign, cast.reader1, {"B-001": ["SR"], "B-002": ["AF"]})
     read_all(campaign, cast.reader2, {"B-001": ["AF"], "B-002": ["SR"]})
     for viewport in (NARROW, SMALL):
@@ -238,6 +250,10 @@ def test_the_adjudication_page_draws_at_3_5_px_per_mm_at_1366(cast, login, shots
         mm = px_per_mm(tab.figure()["x"])
         if viewport is NARROW:
             assert mm >= 3.5
+            # The campaign's display filters are where the adjudicator starts.
+            assert tab.page.input_value("#viewer select[name=notch]") == "50"
+            query = parse_qs(urlparse(tab.signals[0]).query)
+            assert (query["highpass"], query["notch"]) == (["0.5"], ["50"])
         if viewport is SMALL:  # 1366: test_browser_pages's adjudicate.png
             save_png(tab.page, shots / "adjudicate-1024.png")
         tab.page.context.close()
@@ -447,3 +463,23 @@ def test_screenshots_of_calipers_and_filters(cast, login, shots):
     )
     quiet(tab)
     save_png(tab.page.locator("#viewer"), shots / "viewer-filtered.png")
+
+
+def test_the_campaign_filters_are_where_a_reading_starts(cast, login):
+    campaign = factories.make_campaign(
+        cast,
+        [ecg_exam("R-001", 1)],
+        name="Filtered",
+        display_filters={"highpass": 0.5, "lowpass": 40, "notch": 60},
+    )
+    tab = login("reader1", NARROW)
+    tab.read(campaign)
+    query = parse_qs(urlparse(tab.signals[0]).query)
+    assert (query["highpass"], query["lowpass"], query["notch"]) == (
+        ["0.5"],
+        ["40"],
+        ["60"],
+    )
+    assert tab.page.input_value("#viewer select[name=notch]") == "60"
+    (text,) = [t for t in tab.figure()["traces"] if t["name"] == "labels"]
+    assert text["meta"]["footer"] == "25 mm/s  10 mm/mV  0.5–40 Hz 60 Hz"

@@ -63,6 +63,8 @@ async function fetchQueuePage() {
   const params = new URLSearchParams({ page: String(page) });
   if (state.showAll) params.set("state", "all");
   const data = await api(`/api/campaigns/${campaignId}/adjudication/?${params}`);
+  // The campaign's display filters are where the viewer starts (once; then the adjudicator's).
+  if (!viewer && data.display_filters) theViewer().setFilters(data.display_filters);
   if (data.next && data.results.length) state.pageSize = data.results.length;
   const known = new Set(state.items.map((item) => item.exam));
   const fresh = data.results.filter((item) => !known.has(item.exam));
