@@ -223,6 +223,8 @@ def test_the_grid_is_always_1_mm_and_5_mm(exam_campaign, login, viewport, shots)
     assert (y["dtick"], y["minor"]) == pytest.approx((500, 100))  # 10 mm/mV
     mm = px_per_mm(x)
     assert x["minorGrid"] == (mm >= 2) and y["minorGrid"] == (mm >= 2)
+    # Plotly's "double-click to zoom back out" tip would cover the page's controls.
+    assert tab.page.evaluate(f"{GRAPH}._context.showTips") is False
     if viewport["width"] >= 1366:
         assert mm >= 3.5
     if viewport is SMALL:  # 1366 and 1920: test_browser_reading's read*.png
