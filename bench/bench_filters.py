@@ -36,7 +36,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -49,7 +48,14 @@ WFDB = Path(os.environ.get("ECG_TEST_DATA", REPO.parent / "shared" / "data" / "w
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_signal import header_of, setup_django, table, timings_ms  # noqa: E402
+from bench_signal import (  # noqa: E402
+    header_of,
+    setup_django,
+    synthetic_exam,
+    table,
+    timings_ms,
+    wait_for_load,
+)
 
 FILTERS = [
     ("none", ""),
@@ -59,40 +65,15 @@ FILTERS = [
 WIDTH = 1500
 
 
-def wait_for_quiet_machine(max_load: float, budget_s: float = 900) -> float:
-    deadline = time.monotonic() + budget_s
-    while True:
-        load = os.getloadavg()[0]
-        if load < max_load or time.monotonic() > deadline:
-            return load
-        print(f"1-minute load {load:.2f} >= {max_load}; waiting 30 s", flush=True)
-        time.sleep(30)
-
-
 def make_exams() -> dict[str, Any]:
     from annotator.ingest.importer import import_exams
     from annotator.models import Exam
-    from annotator.storage import save_signal, signal_key
-    from annotator.synthetic import synthesize
 
     summary = import_exams(WFDB / "100.hea", dataset="mitdb")
     assert summary.imported == 1, summary
-    ecg = synthesize(seed=0)
-    key = signal_key("synthetic", "seed-0")
-    synthetic = Exam.objects.create(
-        dataset="synthetic",
-        exam_id="seed-0",
-        patient_pseudonym="bench",
-        sampling_rate=ecg.fs,
-        n_samples=ecg.signal_uv.shape[1],
-        lead_names=list(ecg.lead_names),
-        signal_key=key,
-        signal_sha256=save_signal(key, ecg.signal_uv),
-        source_format="npy",
-    )
     return {
         "MIT-BIH 100, 2 x 650,000, 360 Hz, 30 min": Exam.objects.get(dataset="mitdb"),
-        "synthetic 12 x 5,000, 500 Hz, 10 s": synthetic,
+        "synthetic 12 x 5,000, 500 Hz, 10 s": synthetic_exam(),
     }
 
 
@@ -209,7 +190,7 @@ def main() -> None:
     try:
         setup_django(workdir)
         exams = make_exams()
-        load_start = wait_for_quiet_machine(args.max_load)
+        load_start = wait_for_load(args.max_load)
         rows = measure(exams, args.reps, args.passes)
         load_end = os.getloadavg()[0]
     finally:

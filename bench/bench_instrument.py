@@ -55,12 +55,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
+from bench_signal import synthetic_exam  # noqa: E402
 from bench_viewer import (  # noqa: E402
     LAUNCH_ARGS,
     PASSWORD,
     VIEWPORT,
     app_server,
     login_state,
+    server_env,
     wait_for_quiet_machine,
 )
 
@@ -109,28 +111,14 @@ def seed(out: Path) -> None:
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
 
-    from annotator import services, storage
-    from annotator.models import Exam
-    from annotator.synthetic import synthesize
+    from annotator import services
     from annotator.taxonomy import load_default_taxonomy
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", verbosity=0, interactive=False)
     reader = User.objects.create_user("bench", password=PASSWORD)
     reader.groups.add(Group.objects.get_or_create(name="reader")[0])
-    ecg = synthesize(seed=7)
-    key = storage.signal_key("bench", "SYN-0")
-    exam = Exam.objects.create(
-        dataset="bench",
-        exam_id="SYN-0",
-        patient_pseudonym="P00007",
-        sampling_rate=ecg.fs,
-        n_samples=ecg.signal_uv.shape[1],
-        lead_names=list(ecg.lead_names),
-        signal_key=key,
-        signal_sha256=storage.save_signal(key, ecg.signal_uv),
-        source_format="npy",
-    )
+    exam = synthetic_exam(seed=7)
     campaign = services.create_campaign(
         name="instrument",
         taxonomy=load_default_taxonomy(),
@@ -138,7 +126,7 @@ def seed(out: Path) -> None:
         readers=[reader],
         readers_per_exam=1,
     )
-    out.write_text(json.dumps({"campaign": campaign.pk, "fs": ecg.fs}))
+    out.write_text(json.dumps({"campaign": campaign.pk, "fs": exam.sampling_rate}))
 
 
 # --- In-page measuring -----------------------------------------------------------
@@ -498,15 +486,7 @@ def run(args: argparse.Namespace) -> None:
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="bench-instrument-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "annotator.settings",
-        "ANNOTATOR_DATA_DIR": str(folder / "data"),
-        "SECRET_KEY": "bench-instrument-not-secret",
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    env.pop("DEBUG", None)
-    env.pop("DATABASE_URL", None)
+    env = server_env(folder, "bench-instrument")
     ids_file = folder / "ids.json"
     errors = Errors()
     try:

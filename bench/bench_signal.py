@@ -78,21 +78,17 @@ def setup_django(workdir: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def make_exams() -> dict[str, Any]:
-    from pydicom.data import get_testdata_file
-
-    from annotator.ingest.importer import import_exams
+def synthetic_exam(seed: int = 0) -> Any:
+    """A synthetic 10 s, 500 Hz 12-lead exam, stored like an imported one."""
     from annotator.models import Exam
     from annotator.storage import save_signal, signal_key
     from annotator.synthetic import synthesize
 
-    import_exams([get_testdata_file("waveform_ecg.dcm")], dataset="dicom")
-    import_exams([WFDB / "100.hea"], dataset="mitdb")
-    ecg = synthesize(seed=0)
-    key = signal_key("synthetic", "seed-0")
-    synthetic = Exam.objects.create(
+    ecg = synthesize(seed=seed)
+    key = signal_key("synthetic", f"seed-{seed}")
+    return Exam.objects.create(
         dataset="synthetic",
-        exam_id="seed-0",
+        exam_id=f"seed-{seed}",
         patient_pseudonym="bench",
         sampling_rate=ecg.fs,
         n_samples=ecg.signal_uv.shape[1],
@@ -101,9 +97,30 @@ def make_exams() -> dict[str, Any]:
         signal_sha256=save_signal(key, ecg.signal_uv),
         source_format="npy",
     )
+
+
+def wait_for_load(max_load: float, budget_s: float = 900) -> float:
+    """Wait (at most ``budget_s``) until the 1-minute load is under ``max_load``."""
+    deadline = time.monotonic() + budget_s
+    while True:
+        load = os.getloadavg()[0]
+        if load < max_load or time.monotonic() > deadline:
+            return load
+        print(f"1-minute load {load:.2f} >= {max_load}; waiting 30 s", flush=True)
+        time.sleep(30)
+
+
+def make_exams() -> dict[str, Any]:
+    from pydicom.data import get_testdata_file
+
+    from annotator.ingest.importer import import_exams
+    from annotator.models import Exam
+
+    import_exams([get_testdata_file("waveform_ecg.dcm")], dataset="dicom")
+    import_exams([WFDB / "100.hea"], dataset="mitdb")
     return {
         "dicom": Exam.objects.get(dataset="dicom"),
-        "synthetic": synthetic,
+        "synthetic": synthetic_exam(),
         "mitdb": Exam.objects.get(dataset="mitdb", exam_id="100"),
     }
 

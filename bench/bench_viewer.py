@@ -56,6 +56,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench_signal import wait_for_load
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "## Viewer in headless Chromium (issue: viewer)"
@@ -471,13 +473,8 @@ class Bench:
 
 
 def wait_for_quiet_machine(max_load: float, budget_s: float = 900) -> str:
-    deadline = time.monotonic() + budget_s
-    while True:
-        load = os.getloadavg()[0]
-        if load < max_load or time.monotonic() > deadline:
-            break
-        print(f"1-minute load {load:.2f} >= {max_load}; waiting 30 s", flush=True)
-        time.sleep(30)
+    """Wait for the load to fall under ``max_load``; the machine's ``uptime``."""
+    wait_for_load(max_load, budget_s)
     return subprocess.run(
         ["uptime"], capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -496,19 +493,25 @@ def login_state(browser: Any, app: str) -> Any:
     return state
 
 
-def run(args: argparse.Namespace) -> str:
-    from playwright.sync_api import sync_playwright
-
-    folder = Path(tempfile.mkdtemp(prefix="bench-viewer-"))
+def server_env(folder: Path, name: str) -> dict[str, str]:
+    """The environment of a benchmark's app server: its own data folder, SQLite."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "annotator.settings",
         "ANNOTATOR_DATA_DIR": str(folder / "data"),
-        "SECRET_KEY": "bench-viewer-not-secret",
+        "SECRET_KEY": f"{name}-not-secret",
         "ALLOWED_HOSTS": "127.0.0.1",
     }
     env.pop("DEBUG", None)
     env.pop("DATABASE_URL", None)
+    return env
+
+
+def run(args: argparse.Namespace) -> str:
+    from playwright.sync_api import sync_playwright
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-viewer-"))
+    env = server_env(folder, "bench-viewer")
     ids_file = folder / "ids.json"
     try:
         print("seeding (migrate, collectstatic, exams, naive figures)...", flush=True)

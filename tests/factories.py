@@ -82,6 +82,27 @@ def make_campaign(
     )
 
 
+def command_campaign(name: str, *options: str) -> None:
+    """``create_campaign NAME`` over dataset "test" for reader1, one reader per
+    exam, with more ``options``; CommandError when refused."""
+    import io
+
+    from django.core.management import call_command
+
+    call_command(
+        "create_campaign",
+        name,
+        "--dataset",
+        "test",
+        "--readers",
+        "reader1",
+        "--readers-per-exam",
+        "1",
+        *options,
+        stdout=io.StringIO(),
+    )
+
+
 def sine_signal(n_leads: int = 12, n_samples: int = 5000, seed: int = 0) -> np.ndarray:
     """A small deterministic int16 signal in microvolts (not an ECG)."""
     rng = np.random.default_rng(seed)

@@ -29,6 +29,7 @@ from tests.test_browser_reading import (  # noqa: F401 (fixtures)
     px_per_mm,
     save_png,
     shots,
+    stored_exam,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -407,25 +408,14 @@ def noisy_exam() -> Any:
     """A synthetic exam with 60 Hz mains (150 µV) and 0.1 Hz drift (600 µV)."""
     import numpy as np
 
-    from annotator import storage
-    from annotator.models import Exam
     from annotator.synthetic import synthesize
 
     ecg = synthesize(seed=4)
     t = np.arange(ecg.signal_uv.shape[1]) / ecg.fs
     noise = 150 * np.sin(2 * np.pi * 60 * t) + 600 * np.sin(2 * np.pi * 0.1 * t)
     signal = np.clip(ecg.signal_uv + noise, -32768, 32767).astype(np.int16)
-    key = storage.signal_key("reading", "N-001")
-    return Exam.objects.create(
-        dataset="reading",
-        exam_id="N-001",
-        patient_pseudonym="P000004",
-        sampling_rate=ecg.fs,
-        n_samples=signal.shape[1],
-        lead_names=list(ecg.lead_names),
-        signal_key=key,
-        signal_sha256=storage.save_signal(key, signal),
-        source_format="npy",
+    return stored_exam(
+        "N-001", signal, ecg.fs, list(ecg.lead_names), patient_pseudonym="P000004"
     )
 
 

@@ -47,21 +47,33 @@ LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V
 def ecg_exam(exam_id: str, seed: int, **rhythm: str) -> Exam:
     """An exam with a synthetic 10 s, 500 Hz 12-lead signal in storage."""
     ecg = synthesize(seed=seed, **rhythm)
-    key = storage.signal_key("reading", exam_id)
-    digest = storage.save_signal(key, ecg.signal_uv)
-    return Exam.objects.create(
-        dataset="reading",
-        exam_id=exam_id,
+    return stored_exam(
+        exam_id,
+        ecg.signal_uv,
+        ecg.fs,
+        list(ecg.lead_names),
         patient_pseudonym=f"P{seed:06d}",
         age=40 + seed,
         sex="F",
-        sampling_rate=ecg.fs,
-        n_samples=ecg.signal_uv.shape[1],
-        lead_names=list(ecg.lead_names),
-        signal_key=key,
-        signal_sha256=digest,
-        source_format="npy",
         machine_statements=[f"Machine says {ecg.rhythm}"],
+    )
+
+
+def stored_exam(
+    exam_id: str, signal: Any, fs: float, leads: list[str], **fields: Any
+) -> Exam:
+    """An exam of dataset "reading" whose int16 µV ``signal`` is in storage."""
+    key = storage.signal_key("reading", exam_id)
+    return Exam.objects.create(
+        dataset="reading",
+        exam_id=exam_id,
+        sampling_rate=fs,
+        n_samples=signal.shape[1],
+        lead_names=leads,
+        signal_key=key,
+        signal_sha256=storage.save_signal(key, signal),
+        source_format="npy",
+        **fields,
     )
 
 

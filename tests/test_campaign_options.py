@@ -9,11 +9,9 @@ the reading and adjudication pages.
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -128,18 +126,7 @@ def test_hidden_measurements_are_an_option_of_the_api_and_the_command(cast, exam
     assert made.status_code == 201, made.content
     assert made.json()["show_machine_measurements"] is False
     assert create(cast.manager, name="Default").json()["show_machine_measurements"]
-    call_command(
-        "create_campaign",
-        "Unmeasured",
-        "--dataset",
-        "test",
-        "--readers",
-        "reader1",
-        "--readers-per-exam",
-        "1",
-        "--hide-machine-measurements",
-        stdout=io.StringIO(),
-    )
+    factories.command_campaign("Unmeasured", "--hide-machine-measurements")
     assert not Campaign.objects.get(name="Unmeasured").show_machine_measurements
 
 
@@ -240,18 +227,8 @@ def test_the_reading_and_adjudication_pages_get_the_display_filters(cast, exams)
 
 
 def test_the_command_takes_display_filters(cast, exams):
-    call_command(
-        "create_campaign",
-        "Filtered by command",
-        "--dataset",
-        "test",
-        "--readers",
-        "reader1",
-        "--readers-per-exam",
-        "1",
-        "--filters",
-        "highpass=0.5, lowpass=40,notch=60",
-        stdout=io.StringIO(),
+    factories.command_campaign(
+        "Filtered by command", "--filters", "highpass=0.5, lowpass=40,notch=60"
     )
     made = Campaign.objects.get(name="Filtered by command")
     assert made.display_filters == {"highpass": 0.5, "lowpass": 40.0, "notch": 60}
@@ -269,17 +246,5 @@ def test_the_command_takes_display_filters(cast, exams):
 )
 def test_the_command_refuses_bad_display_filters(cast, exams, given, named):
     with pytest.raises(CommandError, match=named):
-        call_command(
-            "create_campaign",
-            "Refused",
-            "--dataset",
-            "test",
-            "--readers",
-            "reader1",
-            "--readers-per-exam",
-            "1",
-            "--filters",
-            given,
-            stdout=io.StringIO(),
-        )
+        factories.command_campaign("Refused", "--filters", given)
     assert not Campaign.objects.exists()

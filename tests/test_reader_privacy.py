@@ -10,11 +10,9 @@ source id and the time.
 from __future__ import annotations
 
 import datetime
-import io
 import json
 
 import pytest
-from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -152,17 +150,6 @@ def test_the_day_is_a_campaign_option_of_the_api_and_the_command(cast, exams):
     )
     assert made.status_code == 201, made.content
     assert made.json()["show_acquisition_date"] is False
-    call_command(
-        "create_campaign",
-        "Hidden by command",
-        "--dataset",
-        "test",
-        "--readers",
-        "reader1",
-        "--readers-per-exam",
-        "1",
-        "--hide-acquisition-date",
-        stdout=io.StringIO(),
-    )
+    factories.command_campaign("Hidden by command", "--hide-acquisition-date")
     assert not Campaign.objects.get(name="Hidden by command").show_acquisition_date
     assert Campaign.objects.get(name="Hidden days").show_acquisition_date is False

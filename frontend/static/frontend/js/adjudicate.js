@@ -11,7 +11,7 @@ import {
   gettext,
   interpolate,
   isTextField,
-  measurementItems,
+  showMeasurements,
   showError,
 } from "./dom.js";
 import { EcgViewer } from "./viewer.js";
@@ -210,9 +210,7 @@ function renderMeta(exam, item) {
     dayText(item.acquired_on),
   ].filter(Boolean);
   $("exam-meta").textContent = parts.join(" · ");
-  const measured = measurementItems(exam.measurements);
-  $("measurements").hidden = measured.length === 0;
-  $("measurements-list").replaceChildren(...measured.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
+  showMeasurements($("measurements"), exam.measurements);
   const statements = exam.machine_statements || [];
   $("machine").hidden = statements.length === 0;
   $("machine-list").replaceChildren(...statements.map((s) => el("li", {}, s)));

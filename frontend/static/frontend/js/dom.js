@@ -186,11 +186,13 @@ const MEASUREMENTS = [
   ["t_axis_deg", gettext("T axis"), "°"],
 ];
 
-/** The machine's measurements as [name, "value unit"] pairs, in reading order. */
-export function measurementItems(measurements) {
-  if (!measurements || typeof measurements !== "object") return [];
-  return MEASUREMENTS.filter(([key]) => Number.isFinite(measurements[key])).map(([key, name, unit]) => [
-    name,
-    `${Math.round(measurements[key])}${unit === "°" ? "" : " "}${unit}`,
-  ]);
+/** Show the machine's measurements in `section` (its <dl> gets one <div><dt><dd> per
+ * value, in reading order); the section is hidden when there are none. */
+export function showMeasurements(section, measurements) {
+  const known = measurements && typeof measurements === "object" ? measurements : {};
+  const items = MEASUREMENTS.filter(([key]) => Number.isFinite(known[key])).map(([key, name, unit]) =>
+    el("div", {}, el("dt", {}, name), el("dd", {}, `${Math.round(known[key])}${unit === "°" ? "" : " "}${unit}`)),
+  );
+  section.hidden = items.length === 0;
+  section.querySelector("dl").replaceChildren(...items);
 }

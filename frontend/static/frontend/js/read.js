@@ -11,7 +11,7 @@
  * (machine statements only when the campaign lets readers see them).
  */
 
-import { ageText, api, dayText, el, examTitle, gettext, interpolate, isTextField, measurementItems } from "./dom.js";
+import { ageText, api, dayText, el, examTitle, gettext, interpolate, isTextField, showMeasurements } from "./dom.js";
 import { EcgViewer } from "./viewer.js";
 import { keyRows } from "./viewer-controls.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
@@ -112,9 +112,7 @@ function showExam(claimed) {
     ["Length", `${Number(exam.duration_s).toFixed(exam.duration_s < 60 ? 1 : 0)} s`],
   ];
   $("exam-meta").replaceChildren(...facts.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
-  const measured = measurementItems(exam.measurements);
-  $("measurements").hidden = measured.length === 0;
-  $("measurements-list").replaceChildren(...measured.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
+  showMeasurements($("measurements"), exam.measurements);
   const statements = Array.isArray(exam.machine_statements) ? exam.machine_statements.filter(Boolean) : [];
   $("machine").hidden = statements.length === 0;
   $("machine-list").replaceChildren(...statements.map((s) => el("li", {}, String(s))));

@@ -146,13 +146,11 @@ export class Calipers {
     };
   }
 
-  _pixelX(t) {
-    const axes = this.viewer.axes();
+  _pixelX(t, axes = this.viewer.axes()) {
     return ((t - axes.x[0]) / (axes.x[1] - axes.x[0])) * axes.width;
   }
 
-  _pixelY(y) {
-    const axes = this.viewer.axes();
+  _pixelY(y, axes = this.viewer.axes()) {
     return ((axes.y[1] - y) / (axes.y[1] - axes.y[0])) * axes.height;
   }
 
@@ -221,8 +219,8 @@ export class Calipers {
     const marks = [];
     if (this.points) {
       const [a, b] = this.points;
-      const xs = this.points.map((p) => this._pixelX(p.t));
-      const ys = this.points.map((p) => this._pixelY(p.y));
+      const xs = this.points.map((p) => this._pixelX(p.t, axes));
+      const ys = this.points.map((p) => this._pixelY(p.y, axes));
       if (this.march && b.t !== a.t) {
         const step = Math.abs(b.t - a.t);
         const first = Math.min(a.t, b.t);
@@ -230,7 +228,7 @@ export class Calipers {
         const k1 = Math.min(Math.floor((axes.x[1] - first) / step), k0 + MARCH_MAX);
         for (let k = k0; k <= k1; k++) {
           if (k === 0 || k === 1) continue;
-          const x = this._pixelX(first + k * step);
+          const x = this._pixelX(first + k * step, axes);
           marks.push(svg("line", { x1: x, x2: x, y1: 0, y2: axes.height, class: "caliper-march" }));
         }
       }

@@ -205,7 +205,7 @@ export function buildToolbar(viewer) {
       "filter",
       BANDS.map(([text], i) => [text, i]),
       0,
-      (v) => viewer.setFilters({ ...viewer.filters, ...BANDS[Number(v)][1] }),
+      (v) => viewer.setFilters({ ...viewer.filters, ...controls.bands[Number(v)][1] }),
       gettext("Display filter band (F)"),
     ),
     notch: select(
@@ -217,6 +217,7 @@ export function buildToolbar(viewer) {
       gettext("Mains notch filter (N)"),
     ),
   };
+  controls.bands = [...BANDS]; // the presets, and a campaign's own band when it has one
   controls.overview = controls.layout.options[3];
   controls.overview.hidden = true;
   controls.cabrera = el("input", { type: "checkbox", name: "cabrera", id: `ecg-cabrera-${uid}` });
@@ -246,13 +247,14 @@ export function syncToolbar(viewer, controls) {
   controls.speed.value = String(viewer.speed);
   controls.gain.value = String(viewer.gain);
   controls.chestGain.value = String(viewer.chestGain);
-  const band = BANDS.findIndex(([, b]) => sameBand(b, viewer.filters));
+  const { bands } = controls;
+  let band = bands.findIndex(([, b]) => sameBand(b, viewer.filters));
   if (band < 0) {
     const { highpass, lowpass } = viewer.filters;
-    BANDS.push([`${highpass ?? 0}–${lowpass ?? ""} Hz`, { highpass, lowpass }]);
-    controls.band.add(new Option(BANDS.at(-1)[0], String(BANDS.length - 1)));
+    band = bands.push([`${highpass ?? 0}–${lowpass ?? ""} Hz`, { highpass, lowpass }]) - 1;
+    controls.band.add(new Option(bands[band][0], String(band)));
   }
-  controls.band.value = String(BANDS.findIndex(([, b]) => sameBand(b, viewer.filters)));
+  controls.band.value = String(band);
   controls.notch.value = String(viewer.filters.notch ?? "");
   controls.cabrera.checked = viewer.cabrera;
   controls.calipers.setAttribute("aria-pressed", String(viewer.calipers?.active ?? false));

@@ -318,7 +318,8 @@ export function zoomedView(view, home, factor, at = null) {
   return update;
 }
 
-function footerText(paper, mode, view) {
+/** What the footer prints: speed, gains and filters (the overview: its grid). */
+export function footerText(paper, mode, view) {
   if (mode !== "overview") return settingsText(paper);
   const grid = overviewGrid(paper, view);
   const what = interpolate(gettext("Whole record · lines every %(step)s s"), { step: trimNumber(grid.major) });

@@ -33,6 +33,7 @@ import { ApiError, examTitle, gettext, interpolate, plotlyReady } from "./dom.js
 import { Calipers } from "./viewer-calipers.js";
 import { bindKeys, bindWheel, buildPosition, buildToolbar, showPosition, syncToolbar } from "./viewer-controls.js";
 import {
+  footerText,
   GAINS,
   homeView,
   LAYOUT_NAMES,
@@ -45,7 +46,6 @@ import {
   pageStartOf,
   paperGeometry,
   paperLayout,
-  paperText,
   paperTextUpdate,
   paperTraces,
   PLOT_CONFIG,
@@ -541,7 +541,7 @@ export class EcgViewer {
         ? gettext("overview of the whole record")
         : interpolate(gettext("%(layout)s layout"), { layout: this.layoutName });
     const id = exam?.display_key ? `${examTitle(exam.display_key)}: ` : "";
-    const settings = paperText(this._paper(), this.view.mode, this.view).meta.footer;
+    const settings = footerText(this._paper(), this.view.mode, this.view);
     this.graph.setAttribute("aria-label", `${id}ECG, ${what}, ${settings}, ${[...this.base.leads.keys()].join(", ")}`);
     const status = this.controls?.status;
     if (status) {
