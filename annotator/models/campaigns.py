@@ -177,6 +177,13 @@ class Campaign(models.Model):
         ),
     )
     lease_minutes = models.PositiveIntegerField(default=30)
+    min_read_ms = models.PositiveIntegerField(
+        default=2000,
+        help_text=_(
+            "Reads submitted sooner than this (ms after the ECG is drawn) are "
+            "flagged fast; 0 flags none."
+        ),
+    )
     created_by = fields.created_by(related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     # Progress counters, moved by the services in the transactions that add

@@ -97,7 +97,19 @@ class Decision(models.Model):
     labels = models.JSONField(default=list, help_text="Class codes, taxonomy order.")
     quality = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True)
+    measurements = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Intervals the reader measured, in ms: RR, PR, QRS, QT, QTc.",
+    )
+    evidence = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Where a chosen class is seen: {code, start, end (s), leads}.",
+    )
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Submitted sooner than the campaign's minimum reading time (kept, not refused).
+    fast = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -161,6 +173,9 @@ class LabelRevisionQuerySet(models.QuerySet):
         new_labels: list[str],
         old_quality: list[str] | None = None,
         new_quality: list[str] | None = None,
+        measurements: dict[str, float] | None = None,
+        evidence: list[dict[str, Any]] | None = None,
+        fast: bool = False,
         note: str = "",
         source: str = "api",
         created_at: Any = None,
@@ -194,6 +209,9 @@ class LabelRevisionQuerySet(models.QuerySet):
             new_labels=new_labels,
             old_quality=old_quality,
             new_quality=new_quality if new_quality is not None else [],
+            measurements=measurements or {},
+            evidence=evidence or [],
+            fast=fast,
             note=note,
             source=source,
             created_at=created_at or timezone.now(),
@@ -239,6 +257,12 @@ class LabelRevision(models.Model):
     new_labels = models.JSONField()
     old_quality = models.JSONField(null=True, blank=True)
     new_quality = models.JSONField(default=list, blank=True)
+    # The version's measurements and evidence (reads only), as stored.
+    measurements = models.JSONField(default=dict, blank=True)
+    evidence = models.JSONField(default=list, blank=True)
+    fast = models.BooleanField(
+        default=False, help_text="Submitted within the campaign's minimum time."
+    )
     note = models.TextField(blank=True)
     source = models.CharField(
         max_length=16, default="api", help_text="api, web, import…"

@@ -96,6 +96,23 @@ class DiagnosticClass(models.Model):
         blank=True,
         help_text="Classes sharing a non-empty value are mutually exclusive.",
     )
+    synonyms = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Other words a reader may search for (abbreviations, languages).",
+    )
+    excludes = models.CharField(
+        max_length=2000,
+        blank=True,
+        help_text="Codes this class excludes, space-separated; '*' every other "
+        "class, '-CODE' an exception to '*'.",
+    )
+    exclusion = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("refuse", "Refused"), ("warn", "Warning the reader confirms")],
+        help_text="How 'excludes' is enforced (refuse unless 'warn').",
+    )
 
     class Meta:
         ordering = ["taxonomy", "display_order", "code"]
