@@ -23,6 +23,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """DRF's handler, plus workflow errors and model validation as JSON."""
     if isinstance(exc, WorkflowError):
         data: dict[str, Any] = {"detail": str(exc)}
+        if getattr(exc, "code", None):
+            data["code"] = exc.code  # for pages that act on the refusal
         field = getattr(exc, "field", None)
         if field:
             data[field] = [str(exc)]  # beside its field, as a form shows it

@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from api import job_views, signal, views
+from api import job_views, reads, signal, views
 
 router = DefaultRouter()
 router.register("taxonomies", views.TaxonomyViewSet, basename="taxonomy")
@@ -26,6 +26,7 @@ urlpatterns = [
             ("exports/", job_views.ExportJobView, "exports"),
             ("report/", job_views.CampaignReportView, "report"),
             ("report/pairs/", job_views.CampaignReportPairsView, "report-pairs"),
+            ("reads/", reads.CampaignReadsView, "reads"),
         ]
     ),
     path("exams/<int:pk>/signal/", signal.ExamSignalView.as_view(), name="exam-signal"),

@@ -40,6 +40,7 @@ from api import health, tokens
 from api import serializers as s
 from api.errors import PreconditionRequired
 from api.permissions import IsManager
+from api.reads import ReadSerializer
 
 
 class TokenView(APIView):
@@ -507,6 +508,8 @@ class DecisionViewSet(
 
     def caller_queryset(self, user: Any) -> Any:
         decisions = Decision.objects.select_related("assignment").order_by("pk")
+        if self.action == "retrieve":
+            decisions = decisions.with_lock_state()
         if self.action in {"list", "retrieve", "history"} and is_manager(user):
             return decisions
         return decisions.filter(reader_id=user.pk)
@@ -519,9 +522,10 @@ class DecisionViewSet(
             return queryset
         return queryset.filter(pk__in=page_ids(queryset, cursor, limit))
 
+    @extend_schema(responses={200: ReadSerializer})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         decision = self.get_object()
-        response = Response(self.get_serializer(decision).data)
+        response = Response(ReadSerializer(decision).data)
         response["ETag"] = f'"{decision.version}"'
         return response
 

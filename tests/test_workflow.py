@@ -186,7 +186,7 @@ def test_unknown_quality_flags_are_refused(campaign, cast):
 
 def test_a_second_submit_on_the_same_assignment_is_a_conflict(campaign, cast):
     decision = read(campaign, cast.reader1, ["NORM"])
-    with pytest.raises(services.Conflict, match="edit it with PUT"):
+    with pytest.raises(services.Conflict, match="already has your read"):
         services.submit_decision(
             assignment=decision.assignment, reader=cast.reader1, labels=["AF"]
         )

@@ -238,6 +238,10 @@ class Campaign(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def is_fast_read(self, duration_ms: int | None) -> bool:
+        """A read submitted sooner than the campaign's minimum reading time."""
+        return duration_ms is not None and duration_ms < self.min_read_ms
+
     @staticmethod
     def checked_display_filters(value: Any) -> dict[str, float | int]:
         """Default display filters as a campaign keeps them: checked by
@@ -465,3 +469,21 @@ class CampaignExam(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}:{self.exam_id}"
+
+    def locks_reads(self, readers_per_exam: int) -> bool:
+        """Whether the exam's reads can no longer change."""
+        return self.reads_locked(self.consensus_state, readers_per_exam)
+
+    @classmethod
+    def reads_locked(cls, consensus_state: str, readers_per_exam: int) -> bool:
+        """The rule of ``locks_reads``, for rows that carry the state alone.
+
+        Once every read is in, a read is locked whatever the consensus
+        (unanimous, disagreeing or adjudicated), so a refusal never tells a
+        reader they were contradicted. With one reader per exam there is no one
+        to be blinded from: the read stays editable until adjudicated.
+        """
+        state = cls.ConsensusState
+        if consensus_state == state.ADJUDICATED:
+            return True
+        return consensus_state != state.PENDING and readers_per_exam > 1

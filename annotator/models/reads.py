@@ -7,10 +7,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from annotator.models.campaigns import Campaign
+from annotator.models.campaigns import Campaign, CampaignExam
 from annotator.models.exams import Exam
 
 
@@ -75,6 +75,26 @@ class Assignment(models.Model):
         return f"{self.campaign_id}:{self.exam_id}:{self.reader_id}"
 
 
+class DecisionQuerySet(models.QuerySet):
+    def of_reader_in(self, reader: Any, campaign: Campaign) -> DecisionQuerySet:
+        """One reader's reads in one campaign, newest first."""
+        return self.filter(reader_id=reader.pk, assignment__campaign=campaign).order_by(
+            "-id"
+        )
+
+    def with_lock_state(self) -> DecisionQuerySet:
+        """Annotate what ``Decision.locked`` needs: the exam's consensus state
+        in the read's campaign and the campaign's readers per exam."""
+        link = CampaignExam.objects.filter(
+            campaign_id=OuterRef("assignment__campaign_id"),
+            exam_id=OuterRef("assignment__exam_id"),
+        )
+        return self.annotate(
+            link_state=Subquery(link.values("consensus_state")[:1]),
+            link_readers=F("assignment__campaign__readers_per_exam"),
+        )
+
+
 class Decision(models.Model):
     """A reader's read of an exam. Every change is recorded in ``LabelRevision``."""
 
@@ -114,6 +134,8 @@ class Decision(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    objects = DecisionQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
         constraints = [
@@ -130,6 +152,11 @@ class Decision(models.Model):
         if self.reader_id is None and self.assignment_id is not None:
             self.reader_id = self.assignment.reader_id
         super().save(*args, **kwargs)
+
+    @property
+    def locked(self) -> bool:
+        """Whether the read can no longer change (from ``with_lock_state``)."""
+        return CampaignExam.reads_locked(self.link_state, self.link_readers)
 
 
 class Adjudication(models.Model):

@@ -26,6 +26,7 @@ from annotator.services.decisions import (
     submit_decision,
 )
 from annotator.services.errors import (
+    AlreadySubmitted,
     Conflict,
     InvalidLabels,
     NotFound,
@@ -44,6 +45,7 @@ from annotator.services.progress import Tally, recount_progress
 
 __all__ = [
     "READS_COMPLETE",
+    "AlreadySubmitted",
     "CampaignRefused",
     "Conflict",
     "InvalidLabels",

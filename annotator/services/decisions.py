@@ -17,14 +17,18 @@ from django.utils import timezone
 from annotator.models import (
     Assignment,
     Campaign,
-    CampaignExam,
     Decision,
     Exam,
     LabelRevision,
 )
 from annotator.services import sql
 from annotator.services.adjudication import settle_exam
-from annotator.services.errors import Conflict, NotFound, PreconditionFailed
+from annotator.services.errors import (
+    AlreadySubmitted,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+)
 from annotator.services.labels import ReadInput, clean_read
 from annotator.services.locks import for_update, lock_reader
 from annotator.services.progress import Tally
@@ -56,11 +60,11 @@ def submit_decision(
         raise NotFound("No such assignment among yours.")
     campaign = assignment.campaign
     values = clean_read(campaign, read)
+    values["fast"] = campaign.is_fast_read(values["duration_ms"])
     tally = Tally()
     if assignment.status == Assignment.Status.SUBMITTED:
-        raise Conflict(
-            "This exam already has your decision; edit it with PUT "
-            "/api/decisions/{id}/ and its version in If-Match."
+        raise AlreadySubmitted(
+            "This exam already has your read (submitted in another tab or window)."
         )
     if assignment.status == Assignment.Status.EXPIRED:
         # The lease ran out: the read still counts if the exam has room for it.
@@ -136,6 +140,7 @@ def _revise(
         new_labels=values["labels"],
         old_quality=before.quality if before else None,
         new_quality=values["quality"],
+        fast=values.get("fast", False),
         note=values["comment"],
         source=source,
         created_at=now,
@@ -167,11 +172,8 @@ def edit_decision(
     """Change a read; refused unless ``expected_version`` is the stored version.
 
     The answer never depends on what other readers read: the version is
-    checked first, and once every read of the exam is in, edits are refused
-    with one message whatever the consensus (unanimous, disagreeing or
-    adjudicated), so a refusal cannot tell a reader they were contradicted.
-    A campaign of one reader per exam has no one to be blinded from, and its
-    reads stay editable until adjudicated.
+    checked first, then ``CampaignExam.locks_reads`` refuses with one message
+    whatever the consensus.
     """
     decision = (
         Decision.objects.select_related("assignment__campaign__taxonomy")
@@ -189,11 +191,7 @@ def edit_decision(
         values["duration_ms"] = decision.duration_ms  # an edit keeps the time
     link = sql.lock_link(campaign.pk, assignment.exam_id)
     link.campaign = campaign
-    state = CampaignExam.ConsensusState
-    complete = link.consensus_state != state.PENDING
-    if link.consensus_state == state.ADJUDICATED or (
-        complete and campaign.readers_per_exam > 1
-    ):
+    if link.locks_reads(campaign.readers_per_exam):
         raise Conflict(READS_COMPLETE)
     now = timezone.now()
     updated = Decision.objects.filter(pk=decision.pk, version=expected_version).update(

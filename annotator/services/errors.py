@@ -17,6 +17,12 @@ class Conflict(WorkflowError):
     status = 409
 
 
+class AlreadySubmitted(Conflict):
+    """The reader's read of this exam is already in (another tab sent it)."""
+
+    code = "already_submitted"
+
+
 class PreconditionFailed(WorkflowError):
     status = 412
 
