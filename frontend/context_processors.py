@@ -20,6 +20,8 @@ SHARED_MODULES = (
     "viewer-calipers.js",
     "viewer-controls.js",
     "taxonomy-picker.js",
+    "read-form.js",
+    "read-drafts.js",
     "job-list.js",
     "charts.js",
     "agreement-classes.js",

@@ -35,6 +35,15 @@ def read(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+def my_reads(request: HttpRequest, pk: int) -> HttpResponse:
+    """The reader's reads in a campaign, newest first, each opened on the read page."""
+    campaign = _campaign(request, pk)
+    if not campaign.is_read_by(request.user):
+        raise Http404("You do not read in this campaign.")
+    return render(request, "frontend/my-reads.html", {"campaign": campaign})
+
+
+@login_required
 def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
     """The adjudication page: the queue, the ECG, every reader's labels side by side."""
     campaign = _campaign(request, pk)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
     path("read/<int:pk>/", pages.read, name="read"),
+    path("read/<int:pk>/mine/", pages.my_reads, name="my-reads"),
     path("adjudicate/<int:pk>/", pages.adjudicate, name="adjudicate"),
     path("campaigns/<int:pk>/", pages.dashboard, name="dashboard"),
     path("jobs/", pages.jobs, name="jobs"),

@@ -6,9 +6,10 @@
 
 /** A failed API call: `status` is the HTTP status (0: no answer), `message` says what to do. */
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, code = "") {
     super(message);
     this.status = status;
+    this.code = code; // the API's "code" for refusals a page acts on, e.g. "already_submitted"
   }
 }
 
@@ -32,8 +33,8 @@ function describe(data, status) {
 }
 
 /** Fetch JSON from the API: the data, or null for 204; throws an ApiError. */
-export async function api(url, { method = "GET", body } = {}) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+export async function api(url, { method = "GET", body, headers = {} } = {}) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers } };
   if (method !== "GET") init.headers["X-CSRFToken"] = csrfToken();
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -52,7 +53,7 @@ export async function api(url, { method = "GET", body } = {}) {
   } catch {
     // an empty or non-JSON body: described by its status
   }
-  if (!response.ok) throw new ApiError(response.status, describe(data, response.status));
+  if (!response.ok) throw new ApiError(response.status, describe(data, response.status), data?.code ?? "");
   return data;
 }
 

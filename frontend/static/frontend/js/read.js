@@ -9,12 +9,21 @@
  *
  * Blinded: the page shows what the claim's exam payload holds and nothing else
  * (machine statements only when the campaign lets readers see them).
+ *
+ * A read can be taken back: "Previous read" (Backspace) reopens the reader's
+ * reads of this session, newest first, editable (PUT with If-Match) while the
+ * exam is not settled and read-only with the reason after; saving or Esc
+ * returns to the exam the reader was on. `?decision=<id>` (from "My reads")
+ * opens one read the same way. What is ticked but not submitted is kept as a
+ * draft per assignment (read-drafts.js) and comes back after a reload.
  */
 
 import { ageText, api, dayText, el, examTitle, gettext, interpolate, isTextField, showMeasurements } from "./dom.js";
 import { EcgViewer } from "./viewer.js";
 import { keyRows } from "./viewer-controls.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
+import { clearDraft, loadDraft, pruneDrafts } from "./read-drafts.js";
+import { ReadForm } from "./read-form.js";
 
 const root = document.getElementById("read");
 const campaignId = root.dataset.campaign;
@@ -36,8 +45,13 @@ const state = {
   aheadSupported: true, // false when the server ignores "after" (one claim at a time)
   busy: false,
   submitQueued: false, // Enter pressed while the previous decision was being stored
+  previousQueued: false, // "Previous read" pressed then
   submitted: 0,
   exams: null,
+  reads: [], // this session's reads, oldest first: {decision, claim}
+  editing: null, // the read reopened: {index, decision, claim}
+  resume: null, // where reading goes on after an edit: {claim, elapsed} or null
+  finished: false,
 };
 
 // --- API --------------------------------------------------------------------------
@@ -72,7 +86,7 @@ function showError(message) {
   alertBox.hidden = false;
   alertBox.replaceChildren(
     el("span", {}, message),
-    el("button", { type: "button", class: "link-button", onclick: clearError }, "Dismiss"),
+    el("button", { type: "button", class: "link-button", onclick: clearError }, gettext("Dismiss")),
   );
 }
 
@@ -89,6 +103,16 @@ const picker = new TaxonomyPicker({
   chosen: $("chosen"),
   emptyText: "No class chosen yet.",
   announce: say,
+  onEmptyEnter: () => submit(),
+});
+
+// The panel's read; its draft is the current claim's, never a reopened read's.
+const panel = new ReadForm({
+  form,
+  picker,
+  comment,
+  qualityChips: $("chosen-quality"),
+  draftOf: () => (state.current && !state.editing ? state.current.assignment : null),
 });
 
 function fillHelp(classes) {
@@ -100,8 +124,6 @@ function fillHelp(classes) {
 // --- Exams --------------------------------------------------------------------------
 
 function showExam(claimed) {
-  state.current = claimed;
-  state.drawnAt = null;
   const { exam } = claimed;
   $("exam-title").textContent = examTitle(exam.display_key);
   const facts = [
@@ -118,25 +140,16 @@ function showExam(claimed) {
   $("machine-list").replaceChildren(...statements.map((s) => el("li", {}, String(s))));
 }
 
-function resetForm() {
-  // A new exam starts with the shortcut keys live, not inside the comment.
-  if (isTextField(document.activeElement)) $("main").focus();
-  picker.set([]);
-  picker.clearSearch();
-  for (const input of form.querySelectorAll("input[name=quality]")) input.checked = false;
-  comment.value = "";
-}
-
-function restoreForm(payload) {
-  resetForm();
-  picker.set(payload.labels);
-  for (const input of form.querySelectorAll("input[name=quality]")) input.checked = payload.quality.includes(input.value);
-  comment.value = payload.comment;
-}
-
 /** Draw an exam; the reader's clock starts when its ECG is on screen. */
 async function draw(claimed) {
+  state.current = claimed;
+  state.drawnAt = null;
   showExam(claimed);
+  const draft = loadDraft(claimed.assignment);
+  if (draft) {
+    panel.restore(draft);
+    say(gettext("Your labels for this exam that were not submitted are back."));
+  }
   submitButton.disabled = true;
   try {
     await viewer.load(claimed.exam.id, { exam: claimed.exam });
@@ -169,6 +182,8 @@ function claimAhead() {
 
 function finish() {
   state.current = null;
+  state.finished = true;
+  panel.reset();
   viewer.destroy();
   $("viewer").hidden = true;
   $("machine").hidden = true;
@@ -202,9 +217,7 @@ async function refreshProgress(request = api(`/api/campaigns/${campaignId}/`)) {
 
 function payload() {
   return {
-    labels: picker.codes,
-    quality: [...form.querySelectorAll("input[name=quality]:checked")].map((i) => i.value),
-    comment: comment.value.trim(),
+    ...panel.read,
     duration_ms: state.drawnAt === null ? null : Math.round(performance.now() - state.drawnAt),
   };
 }
@@ -216,11 +229,15 @@ async function submit() {
     state.submitQueued = state.drawnAt !== null;
     return;
   }
+  if (state.editing) {
+    saveEdit();
+    return;
+  }
   if (!state.current || submitButton.disabled) return;
   const decision = payload();
   if (!decision.labels.length && !decision.quality.length) {
-    showError("Choose at least one class (or a signal-quality flag) before submitting.");
-    search.focus();
+    // Said, not focused: the next key is still a shortcut.
+    showError(gettext("Choose at least one class (or a signal-quality flag) before submitting."));
     return;
   }
   clearError();
@@ -234,42 +251,53 @@ async function submit() {
     state.ahead = null;
     if (next) {
       // Draw the prefetched exam while the decision travels.
-      resetForm();
+      panel.reset();
       const drawing = draw(next);
+      let stored;
       try {
-        await post;
+        stored = await post;
       } catch (error) {
-        await drawing;
-        state.ahead = Promise.resolve(next); // keep it for after the retry
-        const drawnAt = state.drawnAt;
-        await draw(done);
-        state.drawnAt = drawnAt; // the clock of the first view goes on
-        restoreForm(decision);
-        showError(`Not submitted: ${error.message}`);
-        state.submitQueued = false;
-        return;
+        if (!inAnotherTab(error)) {
+          await drawing;
+          state.ahead = Promise.resolve(next); // keep it for after the retry
+          const drawnAt = state.drawnAt;
+          await draw(done);
+          state.drawnAt = drawnAt; // the clock of the first view goes on
+          panel.restore(decision);
+          showError(interpolate(gettext("Not submitted: %(reason)s"), { reason: error.message }));
+          state.submitQueued = false;
+          return;
+        }
       }
-      afterSubmit(done);
+      afterSubmit(done, stored);
       await drawing;
     } else {
+      let stored;
       try {
-        await post;
+        stored = await post;
       } catch (error) {
-        showError(`Not submitted: ${error.message}`);
-        state.submitQueued = false;
-        submitButton.disabled = false;
-        return;
+        if (!inAnotherTab(error)) {
+          showError(interpolate(gettext("Not submitted: %(reason)s"), { reason: error.message }));
+          state.submitQueued = false;
+          submitButton.disabled = false;
+          return;
+        }
       }
-      afterSubmit(done);
+      afterSubmit(done, stored);
       const fresh = await claim();
       if (!fresh) {
         finish();
         return;
       }
-      resetForm();
+      panel.reset();
       await draw(fresh);
     }
-    say(interpolate("Submitted. Exam %(key)s is on screen.", { key: state.current.exam.display_key }));
+    const key = state.current.exam.display_key;
+    say(
+      state.reads.at(-1)?.claim === done
+        ? interpolate(gettext("Submitted. Exam %(key)s is on screen."), { key })
+        : interpolate(gettext("That exam was already submitted in another tab. Exam %(key)s is on screen."), { key }),
+    );
     claimAhead();
   } catch (error) {
     showError(error.message);
@@ -280,13 +308,27 @@ async function submit() {
     if (state.submitQueued) {
       state.submitQueued = false;
       submit();
+    } else if (state.previousQueued) {
+      state.previousQueued = false;
+      previousRead();
     }
   }
 }
 
-function afterSubmit(done) {
-  state.submitted++;
-  showProgress();
+/** The refusal of a read another tab (or window) of this reader already sent. */
+function inAnotherTab(error) {
+  return error?.code === "already_submitted";
+}
+
+/** `stored`: the decision the server kept, or undefined when another tab had sent it. */
+function afterSubmit(done, stored) {
+  panel.cancel();
+  clearDraft(done.assignment);
+  if (stored) {
+    state.reads.push({ decision: stored.id, claim: done });
+    state.submitted++;
+    showProgress();
+  }
   refreshProgress();
   document.dispatchEvent(new CustomEvent("decision-submitted", { detail: { assignment: done.assignment } }));
 }
@@ -296,7 +338,142 @@ form.addEventListener("submit", (event) => {
   submit();
 });
 
+// --- Taking a read back ---------------------------------------------------------------
+
+/** Reopen one of the reader's reads (`entry`: {decision: id, claim}): its exam on
+ * screen, its labels in the panel. Reading resumes at `resume` ({claim, elapsed}),
+ * by default the exam on screen when no read is open yet. */
+async function openRead(entry, index, resume = undefined) {
+  if (state.busy) return;
+  const opened = performance.now();
+  if (resume !== undefined) {
+    state.resume = resume;
+  } else if (!state.editing) {
+    panel.flush();
+    state.resume = state.current
+      ? { claim: state.current, elapsed: state.drawnAt === null ? 0 : opened - state.drawnAt }
+      : null;
+  }
+  let decision;
+  try {
+    decision = await api(`/api/decisions/${entry.decision}/`);
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
+  state.editing = { index, decision, claim: entry.claim };
+  // Enter now saves the read, not presses "Previous read" again.
+  if (document.activeElement === $("previous")) $("main").focus();
+  clearError();
+  say("");
+  panel.restore(decision);
+  form.scrollTop = 0; // the chosen classes first
+  showEditing();
+  showExam(entry.claim);
+  try {
+    await viewer.load(entry.claim.exam.id, { exam: entry.claim.exam });
+  } catch (error) {
+    showError(error.message);
+  }
+  document.dispatchEvent(new CustomEvent("read-opened", { detail: { decision: decision.id, ms: performance.now() - opened } }));
+}
+
+function showEditing() {
+  const editing = state.editing;
+  root.classList.toggle("editing", Boolean(editing));
+  const banner = $("edit-banner");
+  banner.hidden = !editing;
+  $("panel-body").inert = Boolean(editing && !editing.decision.editable);
+  if (!editing) {
+    submitButton.textContent = gettext("Submit and next");
+    return;
+  }
+  const { decision, claim: { exam } } = editing;
+  const values = { key: exam.display_key, version: decision.version, reason: decision.locked_reason };
+  $("edit-text").textContent = decision.editable
+    ? interpolate(gettext("You are changing your read of exam %(key)s (version %(version)s)."), values)
+    : interpolate(gettext("Your read of exam %(key)s is shown as it was kept: %(reason)s"), values);
+  $("resume").textContent = state.resume
+    ? interpolate(gettext("Back to exam %(key)s"), { key: state.resume.claim.exam.display_key })
+    : gettext("Back to reading");
+  submitButton.textContent = gettext("Save changes");
+  submitButton.disabled = !decision.editable;
+}
+
+function previousRead() {
+  if (state.busy) {
+    state.previousQueued = true; // after the read being sent is stored
+    return;
+  }
+  const index = (state.editing ? state.editing.index : state.reads.length) - 1;
+  if (index < 0) {
+    say(gettext("No earlier read in this session. My reads lists them all."));
+    return;
+  }
+  openRead(state.reads[index], index);
+}
+
+async function saveEdit() {
+  const { decision, claim } = state.editing;
+  const read = panel.read; // no duration: an edit keeps the reading time
+  if (!read.labels.length && !read.quality.length) {
+    showError(gettext("Choose at least one class (or a signal-quality flag) before saving."));
+    return;
+  }
+  state.busy = true;
+  submitButton.disabled = true;
+  try {
+    const saved = await api(`/api/decisions/${decision.id}/`, {
+      method: "PUT",
+      body: read,
+      headers: { "If-Match": `"${decision.version}"` },
+    });
+    say(interpolate(gettext("Your read of exam %(key)s is saved (version %(version)s)."), { key: claim.exam.display_key, version: saved.version }));
+    state.busy = false;
+    await resumeReading();
+  } catch (error) {
+    state.busy = false;
+    if (error.status === 412) {
+      await openRead({ decision: decision.id, claim }, state.editing.index);
+      showError(gettext("This read was changed elsewhere since you opened it; it is shown as it is now. Make your change again."));
+    } else {
+      showError(interpolate(gettext("Not saved: %(reason)s"), { reason: error.message }));
+      submitButton.disabled = !decision.editable;
+    }
+  }
+}
+
+/** Leave the reopened read: back to the exam the reader was on, its draft restored. */
+async function resumeReading() {
+  if (!state.editing || state.busy) return;
+  const back = state.resume;
+  state.editing = null;
+  state.resume = null;
+  showEditing();
+  clearError();
+  panel.reset();
+  if (back) {
+    await draw(back.claim);
+    state.drawnAt = performance.now() - back.elapsed; // the exam's clock goes on
+    claimAhead();
+  } else if (state.finished || !state.current) {
+    const fresh = state.finished ? null : await claim().catch(() => null);
+    if (fresh) await draw(fresh);
+    else finish();
+  }
+}
+
+$("previous").addEventListener("click", previousRead);
+$("resume").addEventListener("click", resumeReading);
+
 // --- Keyboard -------------------------------------------------------------------------
+
+/** Shift + 1, 2, 3… (the keys, whatever the layout prints on them): the panel's
+ * quality flags in their order. */
+function qualityKey(event) {
+  const match = /^Digit([1-9])$/.exec(event.code);
+  return event.shiftKey && match ? (panel.qualityInputs[Number(match[1]) - 1]?.value ?? null) : null;
+}
 
 document.addEventListener("keydown", (event) => {
   if (help.open || event.defaultPrevented) return;
@@ -306,7 +483,20 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (isTextField(event.target) || event.altKey || event.ctrlKey || event.metaKey) return;
-  if (event.key === "/") {
+  const flag = qualityKey(event);
+  if (flag) {
+    event.preventDefault();
+    const toggled = $("panel-body").inert ? null : panel.toggleQuality(flag);
+    if (toggled) say(interpolate(toggled.checked ? gettext("%(flag)s flagged.") : gettext("%(flag)s unflagged."), { flag: toggled.label }));
+    return;
+  }
+  if (event.key === "Backspace") {
+    event.preventDefault();
+    previousRead();
+  } else if (event.key === "Escape" && state.editing) {
+    event.preventDefault();
+    resumeReading();
+  } else if (event.key === "/") {
     event.preventDefault();
     picker.focusSearch();
   } else if (event.key === "?") {
@@ -317,8 +507,9 @@ document.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLElement && event.target.closest("button, a, summary")) return;
     event.preventDefault();
     submit();
-  } else if (picker.shortcut(event.key)) {
+  } else if (!$("panel-body").inert && picker.shortcut(event.key)) {
     event.preventDefault();
+    panel.keep();
   }
 });
 
@@ -346,7 +537,25 @@ try {
 
 // --- Start ---------------------------------------------------------------------------
 
+/** `?decision=<id>` (a link from "My reads"): that read first, then reading goes on. */
+async function openLinkedRead(first) {
+  const id = new URLSearchParams(location.search).get("decision");
+  if (!id) return false;
+  history.replaceState(null, "", location.pathname); // a reload goes on reading
+  try {
+    const decision = await api(`/api/decisions/${encodeURIComponent(id)}/`);
+    const exam = await api(`/api/exams/${decision.exam}/`);
+    const entry = { decision: decision.id, claim: { assignment: decision.assignment, exam } };
+    await openRead(entry, -1, first ? { claim: first, elapsed: 0 } : null);
+    return state.editing !== null;
+  } catch (error) {
+    showError(error.message);
+    return false;
+  }
+}
+
 async function start() {
+  pruneDrafts();
   refreshProgress(campaignRequest);
   try {
     const taxonomy = await taxonomyRequest;
@@ -366,12 +575,16 @@ async function start() {
     showError(error.message);
     return;
   }
+  // The campaign's display filters are where the reading starts; the reader may change them.
+  if (first?.display_filters) viewer.setFilters(first.display_filters);
+  if (await openLinkedRead(first)) {
+    if (!first) state.finished = true;
+    return;
+  }
   if (!first) {
     finish();
     return;
   }
-  // The campaign's display filters are where the reading starts; the reader may change them.
-  if (first.display_filters) viewer.setFilters(first.display_filters);
   await draw(first);
   claimAhead();
 }

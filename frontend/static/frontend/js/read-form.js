@@ -1,0 +1,124 @@
+/**
+ * The labeling page's panel as a form: what one read holds (classes from the
+ * picker, signal-quality flags, the comment), set, cleared and kept as a draft.
+ *
+ *   const panel = new ReadForm({ form, picker, comment, qualityChips, draftOf });
+ *   panel.read              // {labels, quality, comment} as the API takes them
+ *   panel.reset(); panel.restore(read);
+ *   panel.toggleQuality("noise")   // a flag's shortcut; returns its label and state
+ *   panel.keep(); panel.flush()    // save the draft of draftOf() (soon / now)
+ *
+ * `draftOf()` names the assignment whose draft the form holds, or null when the
+ * form shows something else (a reopened read), which is never drafted.
+ */
+
+import { el, gettext, interpolate, isTextField } from "./dom.js";
+import { saveDraft } from "./read-drafts.js";
+
+const DRAFT_DELAY_MS = 150;
+const COMMENT_MAX_PX = 320;
+
+export class ReadForm {
+  constructor({ form, picker, comment, qualityChips, draftOf }) {
+    this.form = form;
+    this.picker = picker;
+    this.comment = comment;
+    this.qualityChips = qualityChips;
+    this.draftOf = draftOf;
+    this.timer = null;
+    for (const type of ["input", "change", "click"]) form.addEventListener(type, () => this.keep());
+    form.addEventListener("change", () => this.changed());
+    comment.addEventListener("input", () => this.changed());
+    window.addEventListener("pagehide", () => this.flush());
+  }
+
+  get qualityInputs() {
+    return [...this.form.querySelectorAll("input[name=quality]")];
+  }
+
+  get read() {
+    return {
+      labels: this.picker.codes,
+      quality: this.qualityInputs.filter((i) => i.checked).map((i) => i.value),
+      comment: this.comment.value.trim(),
+    };
+  }
+
+  reset() {
+    // A new exam starts with the shortcut keys live, not inside the comment.
+    if (isTextField(document.activeElement)) document.getElementById("main")?.focus();
+    this.picker.set([]);
+    this.picker.clearSearch();
+    for (const input of this.qualityInputs) input.checked = false;
+    this.comment.value = "";
+    this.changed();
+  }
+
+  restore(read) {
+    this.reset();
+    this.picker.set(read.labels ?? []);
+    const quality = read.quality ?? [];
+    for (const input of this.qualityInputs) input.checked = quality.includes(input.value);
+    this.comment.value = read.comment ?? "";
+    this.changed();
+  }
+
+  /** Flip one quality flag (its shortcut); null when the form has no such flag. */
+  toggleQuality(value) {
+    const input = this.qualityInputs.find((i) => i.value === value);
+    if (!input) return null;
+    input.checked = !input.checked;
+    this.changed();
+    this.keep();
+    return { label: labelOf(input), checked: input.checked };
+  }
+
+  /** What follows a change: the flags as chips beside the classes, the comment's height. */
+  changed() {
+    const flags = this.qualityInputs.filter((i) => i.checked);
+    this.qualityChips.replaceChildren(
+      ...flags.map((input) => {
+        const label = labelOf(input);
+        const remove = () => {
+          input.checked = false;
+          this.changed();
+          this.keep();
+        };
+        return el(
+          "li",
+          { class: "chip chip-quality" },
+          el("span", {}, label),
+          el("button", { type: "button", class: "chip-remove", "aria-label": interpolate(gettext("Remove %(flag)s"), { flag: label }), onclick: remove }, "×"),
+        );
+      }),
+    );
+    // The comment grows with its text (up to a limit, then it scrolls).
+    this.comment.style.height = "auto";
+    this.comment.style.height = `${Math.min(this.comment.scrollHeight + 2, COMMENT_MAX_PX)}px`;
+  }
+
+  /** Save the draft shortly (typing is not slowed), if the form still holds the same read. */
+  keep() {
+    const assignment = this.draftOf();
+    if (assignment === null) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (this.draftOf() === assignment) saveDraft(assignment, this.read);
+    }, DRAFT_DELAY_MS);
+  }
+
+  flush() {
+    clearTimeout(this.timer);
+    const assignment = this.draftOf();
+    if (assignment !== null) saveDraft(assignment, this.read);
+  }
+
+  /** Drop a pending save (the read was just submitted). */
+  cancel() {
+    clearTimeout(this.timer);
+  }
+}
+
+function labelOf(input) {
+  return input.closest("label")?.textContent.trim() ?? input.value;
+}
