@@ -290,7 +290,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(env: dict[str, str]) -> Iterator[str]:
+def app_server(env: dict[str, str], cwd: Path = REPO) -> Iterator[str]:
+    """gunicorn serving the checkout at ``cwd`` on a free port; its URL."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -307,7 +308,7 @@ def app_server(env: dict[str, str]) -> Iterator[str]:
             "--log-level",
             "warning",
         ],
-        cwd=REPO,
+        cwd=cwd,
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
@@ -754,9 +755,15 @@ def write_results(args: argparse.Namespace, machine: str, table: str) -> None:
             "",
         ]
     )
+    replace_section(SECTION, section)
+
+
+def replace_section(title: str, section: str) -> None:
+    """Put ``section`` (starting with the ``title`` line) in RESULTS.md in place
+    of the section of that title, or at the end; the others are kept."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
+    if title in text:
+        head, _, rest = text.partition(title)
         following = rest.find("\n## ")
         tail = rest[following + 1 :] if following >= 0 else ""
         text = head + section + ("\n" + tail if tail else "")
