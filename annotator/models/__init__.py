@@ -4,6 +4,7 @@ One module per concept; every public name is importable from here.
 """
 
 from annotator.models.campaigns import (
+    MAX_MIN_READ_MS,
     Campaign,
     CampaignExam,
     CampaignReader,
@@ -17,6 +18,7 @@ from annotator.roles import Role
 
 __all__ = [
     "AGE_CAP",
+    "MAX_MIN_READ_MS",
     "Adjudication",
     "Assignment",
     "Campaign",
