@@ -62,9 +62,22 @@ export function gettext(text) {
   return typeof window.gettext === "function" ? window.gettext(text) : text;
 }
 
+/** Fill `%(name)s` placeholders of an already translated `text` from `values`. */
+function fill(text, values) {
+  return text.replace(/%\((\w+)\)s/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
+
 /** `gettext` with `%(name)s` placeholders filled from `values`. */
 export function interpolate(text, values) {
-  return gettext(text).replace(/%\((\w+)\)s/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  return fill(gettext(text), values);
+}
+
+/** The singular or plural sentence for `count` (Django's catalog `ngettext`),
+ * with `%(name)s` placeholders filled from `values`. */
+export function ninterpolate(singular, plural, count, values) {
+  const text =
+    typeof window.ngettext === "function" ? window.ngettext(singular, plural, count) : count === 1 ? singular : plural;
+  return fill(text, values);
 }
 
 let enumCache = null;
