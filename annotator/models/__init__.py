@@ -10,7 +10,7 @@ from annotator.models.campaigns import (
     CampaignReader,
     state_counter,
 )
-from annotator.models.exams import AGE_CAP, Exam, PatientLink
+from annotator.models.exams import AGE_CAP, Exam, PatientLink, age_text
 from annotator.models.jobs import Job
 from annotator.models.reads import Adjudication, Assignment, Decision, LabelRevision
 from annotator.models.taxonomy import DiagnosticClass, TaxonomyVersion
@@ -32,5 +32,6 @@ __all__ = [
     "PatientLink",
     "Role",
     "TaxonomyVersion",
+    "age_text",
     "state_counter",
 ]

@@ -204,7 +204,7 @@ function theViewer() {
 function renderMeta(exam, item) {
   const parts = [
     exam.dataset,
-    ageText(exam) ? `${ageText(exam)} y` : null,
+    ageText(exam, { unit: true }),
     { F: "female", M: "male" }[exam.sex] || null,
     `${exam.duration_s.toFixed(1)} s at ${exam.sampling_rate} Hz`,
     dayText(item.acquired_on),
