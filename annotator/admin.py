@@ -58,7 +58,7 @@ class ExamAdmin(ReadOnlyAdmin):
         "dataset",
         "patient_pseudonym",
         "export_pseudonym",
-        "age",
+        "age_shown",
         "sex",
         "sampling_rate",
         "n_samples",
@@ -67,6 +67,14 @@ class ExamAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["dataset", "source_format", "sex"]
     search_fields = ["exam_id", "patient_pseudonym"]
+    # The stored age reads "90" at the cap; the exam's page shows "90+" instead.
+    exclude = ["age"]
+    readonly_fields = ["age_shown"]
+
+    @admin.display(description=_("Age"), ordering="age")
+    def age_shown(self, exam: Exam) -> str:
+        """The age as every page shows it ("90+" at the cap)."""
+        return exam.age_text or self.get_empty_value_display()
 
     @admin.display(description=_("Pseudonym in shared exports"))
     def export_pseudonym(self, exam: Exam) -> str:

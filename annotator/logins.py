@@ -28,6 +28,7 @@ from axes.backends import AxesStandaloneBackend
 from axes.handlers.database import AxesDatabaseHandler
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -90,7 +91,13 @@ def locked_out(
         response = render(
             request,
             "registration/login.html",
-            {"throttled_minutes": max(1, round(wait / 60)), "form": None},
+            {
+                "throttled_minutes": max(1, round(wait / 60)),
+                # Unbound: no field errors, but the username typed stays.
+                "form": AuthenticationForm(
+                    request, initial={"username": _username(request)}
+                ),
+            },
             status=429,
         )
     response["Retry-After"] = str(wait)

@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotator.models import (
+    MAX_MIN_READ_MS,
     Adjudication,
     Assignment,
     Campaign,
@@ -20,6 +21,7 @@ from annotator.models import (
     LabelRevision,
     TaxonomyVersion,
 )
+from annotator.roles import is_manager
 from annotator.taxonomy import COLUMNS
 
 User = get_user_model()
@@ -143,6 +145,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "adjudication_codes",
             "majority_vote",
             "lease_minutes",
+            "min_read_ms",
             "created_at",
             "progress",
         ]
@@ -150,6 +153,13 @@ class CampaignSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
     def get_progress(self, campaign: Campaign) -> dict[str, int]:
         return campaign.progress_for(self.context["request"].user)
+
+    def to_representation(self, instance: Campaign) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        # The threshold that flags a read fast is the managers' (as the count is).
+        if not is_manager(self.context["request"].user):
+            del data["min_read_ms"]
+        return data
 
 
 class CampaignCreateSerializer(serializers.Serializer):
@@ -188,6 +198,15 @@ class CampaignCreateSerializer(serializers.Serializer):
     majority_vote = serializers.BooleanField(default=False)
     lease_minutes = serializers.IntegerField(
         min_value=1, max_value=7 * 24 * 60, required=False
+    )
+    min_read_ms = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_MIN_READ_MS,
+        required=False,
+        help_text=_(
+            "Reads submitted sooner than this (ms after the ECG is drawn) are "
+            "flagged fast; 0 flags none. Default 2000."
+        ),
     )
 
     def _users(self, usernames: list[str]) -> list[Any]:

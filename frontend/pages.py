@@ -1,7 +1,8 @@
 """Server-rendered pages that hand over to one ES module each.
 
 Views check the caller's rights (the same querysets as the API: a foreign id is
-a 404) and render a template with the ids the page's script needs; the data
+a 404; a page without an id that the caller's role does not open is a 403) and
+render a template with the ids the page's script needs; the data
 itself comes from the API.
 """
 
@@ -11,6 +12,7 @@ import functools
 import gzip
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
@@ -65,7 +67,7 @@ def dashboard(request: HttpRequest, pk: int) -> HttpResponse:
 def jobs(request: HttpRequest) -> HttpResponse:
     """Background jobs with progress bars and downloads."""
     if not is_manager(request.user):
-        raise Http404("Jobs are for managers.")
+        raise PermissionDenied("Jobs are for managers.")
     return render(request, "frontend/jobs.html", {})
 
 
@@ -73,7 +75,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
 def exams(request: HttpRequest) -> HttpResponse:
     """Exam browser for managers."""
     if not is_manager(request.user):
-        raise Http404("The exam browser is for managers.")
+        raise PermissionDenied("The exam browser is for managers.")
     return render(request, "frontend/exams.html", {})
 
 

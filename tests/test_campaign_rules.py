@@ -174,6 +174,7 @@ def admin_form(campaign: Campaign, **changes) -> dict:
         "show_machine_measurements": campaign.show_machine_measurements or None,
         "display_filters": json.dumps(campaign.display_filters),
         "lease_minutes": campaign.lease_minutes,
+        "min_read_ms": campaign.min_read_ms,
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -190,6 +191,20 @@ def test_admin_refuses_an_adjudicator_as_reader(staff, campaign, cast):
     assert response.status_code == 200  # the form again, with the message
     assert "adjudicator cannot also read" in response.content.decode()
     assert snapshot(campaign) == before
+
+
+def test_admin_changes_the_minimum_reading_time_within_its_range(staff, campaign):
+    refused = staff.post(
+        change_url(campaign), admin_form(campaign, min_read_ms=600_001)
+    )
+    assert refused.status_code == 200
+    assert "minimum reading time is 0 to 600000 ms" in refused.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.min_read_ms == 2000
+    changed = staff.post(change_url(campaign), admin_form(campaign, min_read_ms=1500))
+    assert changed.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.min_read_ms == 1500
 
 
 def test_admin_refuses_a_new_taxonomy_after_reads(

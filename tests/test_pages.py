@@ -43,6 +43,43 @@ def test_wrong_password_shows_an_error_and_repeated_failures_get_429(cast):
     assert "_auth_user_id" not in client.session
 
 
+def test_a_failed_login_keeps_the_username_but_never_the_password(cast):
+    client = Client()
+    typed = {"username": "reader1", "password": "not the password"}
+    page = client.post("/login/", typed)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Wrong username or password. Try again." in html
+    assert 'value="reader1"' in html
+    assert "not the password" not in html
+    password = html[html.index('id="id_password"') :].split(">", 1)[0]
+    assert "value=" not in password
+    # The password field gets the focus: only it needs typing again.
+    assert "autofocus" in password
+    assert 'aria-describedby="login-error"' in password
+
+
+def test_a_typed_username_is_escaped_when_shown_again(cast):
+    page = Client().post("/login/", {"username": '"><b>x', "password": "nope"})
+    assert b'value="&quot;&gt;&lt;b&gt;x"' in page.content
+
+
+def test_a_locked_out_login_keeps_the_username(cast):
+    client = Client()
+    for _ in range(10):
+        client.post("/login/", {"username": "reader2", "password": "nope"})
+    blocked = client.post("/login/", {"username": "reader2", "password": "nope"})
+    assert blocked.status_code == 429
+    assert b'value="reader2"' in blocked.content
+    assert b"nope" not in blocked.content
+
+
+def test_the_login_page_starts_empty(cast):
+    html = Client().get("/login/").content.decode()
+    username = html[html.index('id="id_username"') :].split(">", 1)[0]
+    assert 'value=""' in username and "autofocus" in username
+
+
 def test_logout_ends_the_session(cast):
     client = Client()
     client.force_login(cast.reader1)
@@ -50,7 +87,7 @@ def test_logout_ends_the_session(cast):
     assert client.get("/").status_code == 302
 
 
-def test_each_page_opens_for_its_role_and_is_not_found_for_others(cast):
+def test_each_page_opens_for_its_role_and_is_refused_or_not_found_for_others(cast):
     campaign = factories.make_campaign(cast, factories.make_exams(1))
     pages = {
         f"/read/{campaign.pk}/": {"reader1", "reader2"},
@@ -63,7 +100,10 @@ def test_each_page_opens_for_its_role_and_is_not_found_for_others(cast):
         for role in ("reader1", "reader2", "adjudicator", "manager", "outsider"):
             client = Client()
             client.force_login(getattr(cast, role))
-            expected = 200 if role in allowed else 404
+            # A campaign's id says nothing to those outside it (404); the
+            # manager's pages without an id are refused as such (403).
+            refused = 404 if str(campaign.pk) in url else 403
+            expected = 200 if role in allowed else refused
             assert client.get(url).status_code == expected, (url, role)
         assert Client().get(url).status_code == 302  # anonymous → login
 

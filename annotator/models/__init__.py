@@ -4,12 +4,13 @@ One module per concept; every public name is importable from here.
 """
 
 from annotator.models.campaigns import (
+    MAX_MIN_READ_MS,
     Campaign,
     CampaignExam,
     CampaignReader,
     state_counter,
 )
-from annotator.models.exams import AGE_CAP, Exam, PatientLink
+from annotator.models.exams import AGE_CAP, Exam, PatientLink, age_text
 from annotator.models.jobs import Job
 from annotator.models.reads import Adjudication, Assignment, Decision, LabelRevision
 from annotator.models.taxonomy import DiagnosticClass, TaxonomyVersion
@@ -17,6 +18,7 @@ from annotator.roles import Role
 
 __all__ = [
     "AGE_CAP",
+    "MAX_MIN_READ_MS",
     "Adjudication",
     "Assignment",
     "Campaign",
@@ -30,5 +32,6 @@ __all__ = [
     "PatientLink",
     "Role",
     "TaxonomyVersion",
+    "age_text",
     "state_counter",
 ]

@@ -24,6 +24,9 @@ from annotator.models.exams import Exam
 from annotator.models.taxonomy import TaxonomyVersion
 from annotator.roles import is_manager
 
+# The longest minimum reading time a campaign may ask for (10 minutes).
+MAX_MIN_READ_MS = 600_000
+
 
 class CampaignQuerySet(models.QuerySet):
     def visible_to(self, user: Any) -> CampaignQuerySet:
@@ -50,10 +53,22 @@ class CampaignQuerySet(models.QuerySet):
 
     def with_progress(self, user: Any) -> CampaignQuerySet:
         """Annotate the caller's own counters (``my_reads_submitted``,
-        ``my_claims_open``) and roles (``caller_reads``, ``caller_adjudicates``):
-        one row per campaign, whatever its size."""
+        ``my_claims_open``) and roles (``caller_reads``, ``caller_adjudicates``),
+        and for managers the reads flagged fast (``n_reads_fast``): one row per
+        campaign, whatever its size."""
         mine = CampaignReader.objects.filter(campaign=models.OuterRef("pk"), user=user)
-        return self.annotate(
+        queryset = self
+        if is_manager(user):
+            queryset = queryset.annotate(
+                n_reads_fast=models.Subquery(
+                    _fast_decisions()
+                    .filter(assignment__campaign=models.OuterRef("pk"))
+                    .values("assignment__campaign")
+                    .annotate(n=models.Count("pk"))
+                    .values("n")
+                )
+            )
+        return queryset.annotate(
             my_reads_submitted=models.Subquery(mine.values("n_submitted")[:1]),
             my_claims_open=models.Subquery(
                 _open_claims(user)
@@ -231,6 +246,10 @@ class Campaign(models.Model):
                 errors["adjudication_codes"] = _(
                     "Unknown class codes for adjudication: %(codes)s."
                 ) % {"codes": ", ".join(unknown)}
+        if not 0 <= (self.min_read_ms or 0) <= MAX_MIN_READ_MS:
+            errors["min_read_ms"] = _(
+                "The minimum reading time is 0 to %(most)s ms."
+            ) % {"most": MAX_MIN_READ_MS}
         try:
             self.display_filters = self.checked_display_filters(self.display_filters)
         except ValidationError as exc:
@@ -334,7 +353,16 @@ class Campaign(models.Model):
         }
         if adjudicates:
             progress.update(self.state_counts())
+        if is_manager(user):
+            progress["reads_fast"] = self.reads_fast()
         return progress
+
+    def reads_fast(self) -> int:
+        """Submitted reads flagged fast (sooner than ``min_read_ms``): the
+        ``with_progress`` annotation when present, else one COUNT."""
+        if hasattr(self, "n_reads_fast"):
+            return self.n_reads_fast or 0
+        return _fast_decisions().filter(assignment__campaign=self).count()
 
 
 def _open_claims(user: Any) -> models.QuerySet:
@@ -343,6 +371,13 @@ def _open_claims(user: Any) -> models.QuerySet:
     status) index)."""
     assignment = apps.get_model("annotator", "Assignment")
     return assignment.objects.filter(reader=user, status=assignment.Status.CLAIMED)
+
+
+def _fast_decisions() -> models.QuerySet:
+    """Reads submitted sooner than their campaign's minimum reading time; for
+    managers only (a reader is never told their reads were flagged)."""
+    decision = apps.get_model("annotator", "Decision")
+    return decision.objects.filter(fast=True)
 
 
 def state_counter(state: str) -> str:

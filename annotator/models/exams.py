@@ -15,6 +15,15 @@ from annotator.roles import is_manager
 AGE_CAP = 90  # ages above 89 are identifying (HIPAA Safe Harbor); 90 means "90 or more"
 
 
+def age_text(age: int | None) -> str:
+    """An age as every page shows it: ``"63"``, ``"90+"`` at the cap (stored as
+    ``AGE_CAP``, meaning that or older), ``""`` when unknown. The pages' scripts
+    say the same with ``ageText`` in dom.js."""
+    if age is None:
+        return ""
+    return f"{AGE_CAP}+" if age >= AGE_CAP else str(age)
+
+
 class ExamQuerySet(models.QuerySet):
     def visible_to(self, user: Any) -> ExamQuerySet:
         """Managers see every exam; readers the exams they hold or read;
@@ -137,6 +146,11 @@ class Exam(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset}/{self.exam_id}"
+
+    @property
+    def age_text(self) -> str:
+        """The age as the pages show it (``age_text``): "90+" at the cap."""
+        return age_text(self.age)
 
     @property
     def duration_s(self) -> float:

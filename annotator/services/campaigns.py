@@ -38,6 +38,7 @@ OPTIONS = (
     "adjudication_codes",
     "majority_vote",
     "lease_minutes",
+    "min_read_ms",
 )
 
 
@@ -134,7 +135,8 @@ def create_campaign(
     """Create a campaign over ``exams`` (a queryset or a list) and freeze its taxonomy.
 
     ``options`` are further Campaign fields (blinding, adjudication policy,
-    majority vote, lease minutes, default display filters, description).
+    majority vote, lease minutes, minimum reading time, default display
+    filters, description).
     """
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:

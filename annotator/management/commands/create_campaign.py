@@ -88,6 +88,15 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument("--lease-minutes", type=int)
+        parser.add_argument(
+            "--min-read-ms",
+            type=int,
+            default=2000,
+            help=_(
+                "Reads submitted sooner than this many ms after the ECG is drawn "
+                "are flagged fast (0: none; at most 600000)."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         users = get_user_model().objects
@@ -121,6 +130,7 @@ class Command(BaseCommand):
                 show_acquisition_date=not options["hide_acquisition_date"],
                 display_filters=filters,
                 lease_minutes=options["lease_minutes"],
+                min_read_ms=options["min_read_ms"],
             )
         self.stdout.write(
             f"Campaign {campaign.name!r} (id {campaign.pk}): "

@@ -204,7 +204,7 @@ function theViewer() {
 function renderMeta(exam, item) {
   const parts = [
     exam.dataset,
-    ageText(exam) ? `${ageText(exam)} y` : null,
+    ageText(exam, { unit: true }),
     { F: "female", M: "male" }[exam.sex] || null,
     `${exam.duration_s.toFixed(1)} s at ${exam.sampling_rate} Hz`,
     dayText(item.acquired_on),
@@ -296,7 +296,8 @@ function renderReads(item) {
   if (item.adjudication) {
     const a = item.adjudication;
     prior.hidden = false;
-    prior.replaceChildren(
+    // replaceChildren writes a null child as the text "null": absent parts are left out.
+    const parts = [
       el("h3", {}, "✓ Adjudicated"),
       el(
         "p",
@@ -306,8 +307,9 @@ function renderReads(item) {
           ? a.labels.map((code) => el("span", { class: "chip static", title: picker.name(code) }, code))
           : "no classes",
       ),
-      a.note ? el("p", { class: "muted" }, `Note: ${a.note}`) : null,
-    );
+      a.note?.trim() ? el("p", { class: "muted" }, interpolate("Note: %(note)s", { note: a.note })) : null,
+    ];
+    prior.replaceChildren(...parts.filter(Boolean));
   } else {
     prior.hidden = true;
     prior.replaceChildren();

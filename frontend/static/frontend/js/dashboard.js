@@ -6,7 +6,7 @@ import { showClassAgreement } from "./agreement-classes.js";
 import { showPairAgreement } from "./agreement-pairs.js";
 import { showReaderAgreement } from "./agreement-readers.js";
 import { pct } from "./charts.js";
-import { ApiError, api, el, enums, showError } from "./dom.js";
+import { ApiError, api, el, enums, gettext, ninterpolate, showError } from "./dom.js";
 import { exportRows, isActive, JobList, jobTitle } from "./job-list.js";
 
 const root = document.getElementById("dashboard");
@@ -33,6 +33,7 @@ async function loadProgress() {
   $("reads-detail").textContent =
     `${exams.toLocaleString()} exams × ${campaign.readers_per_exam} readers each · ` +
     `${(p.claims_open || 0).toLocaleString()} reads in progress · readers: ${campaign.readers.join(", ")}`;
+  showFastReads(p.reads_fast, campaign.min_read_ms);
   const states = enums().consensus_states || [];
   // "Single read" only happens with one reader per exam.
   const shown = states.filter(({ value }) => value !== "single" || p.single || campaign.readers_per_exam === 1);
@@ -65,13 +66,28 @@ async function loadProgress() {
   $("progress").setAttribute("aria-busy", "false");
 }
 
+/** How many reads were submitted sooner than the campaign's minimum reading time
+ * (managers only: the API leaves both out for everyone else). */
+function showFastReads(count, minReadMs) {
+  const line = $("reads-fast");
+  line.hidden = !Number.isInteger(count) || !minReadMs;
+  if (line.hidden) return;
+  const seconds = (minReadMs / 1000).toLocaleString(undefined, { maximumFractionDigits: 1 });
+  line.textContent = ninterpolate(
+    "%(count)s fast read (under %(seconds)s s)",
+    "%(count)s fast reads (under %(seconds)s s)",
+    count,
+    { count: count.toLocaleString(), seconds },
+  );
+}
+
 // --- Jobs ----------------------------------------------------------------------
 
 /** A job of this campaign has finished: say so, and show a new report. */
 function jobDone(job) {
   const title = `${jobTitle(job)} #${job.id}`;
   if (job.status === "failed") {
-    $("job-status").textContent = `${title} failed: ${job.error}`;
+    $("job-status").textContent = `${title} failed: ${job.error || gettext("no message")}`;
     return;
   }
   $("job-status").textContent =

@@ -63,9 +63,22 @@ export function gettext(text) {
   return typeof window.gettext === "function" ? window.gettext(text) : text;
 }
 
+/** Fill `%(name)s` placeholders of an already translated `text` from `values`. */
+function fill(text, values) {
+  return text.replace(/%\((\w+)\)s/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
+
 /** `gettext` with `%(name)s` placeholders filled from `values`. */
 export function interpolate(text, values) {
-  return gettext(text).replace(/%\((\w+)\)s/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  return fill(gettext(text), values);
+}
+
+/** The singular or plural sentence for `count` (Django's catalog `ngettext`),
+ * with `%(name)s` placeholders filled from `values`. */
+export function ninterpolate(singular, plural, count, values) {
+  const text =
+    typeof window.ngettext === "function" ? window.ngettext(singular, plural, count) : count === 1 ? singular : plural;
+  return fill(text, values);
 }
 
 let enumCache = null;
@@ -154,10 +167,17 @@ export function visible() {
   });
 }
 
-/** An exam's age for display: the stored value, capped at 90 as stored ("90+"). */
-export function ageText(exam) {
-  if (exam.age === null || exam.age === undefined) return "";
-  return exam.age >= 90 ? "90+" : String(exam.age);
+// Ages at or above this are stored as it and mean "this or older" (AGE_CAP in
+// annotator/models/exams.py, whose age_text() says the same on the server).
+export const AGE_CAP = 90;
+
+/** An exam's age as every page shows it: "63", "90+" at the cap; with `unit`,
+ * "63 years", "90+ years". "" when the age is unknown. */
+export function ageText(exam, { unit = false } = {}) {
+  const age = exam?.age;
+  if (!Number.isFinite(age)) return "";
+  const text = age >= AGE_CAP ? `${AGE_CAP}+` : String(age);
+  return unit ? interpolate("%(age)s years", { age: text }) : text;
 }
 
 /** How reader and adjudicator pages name an exam: by its display key, never

@@ -158,7 +158,7 @@ async function openExam(id, { focus = true } = {}) {
     ["Dataset", exam.dataset],
     [gettext("Readers know it as"), examTitle(exam.display_key)],
     ["Patient (pseudonym)", exam.patient_pseudonym],
-    ["Age", ageText(exam) ? `${ageText(exam)} years` : "unknown"],
+    ["Age", ageText(exam, { unit: true }) || gettext("unknown")],
     ["Sex", SEX[exam.sex] || exam.sex],
     ["Recorded", recorded(exam)],
     ["Sampling", `${exam.sampling_rate} Hz · ${exam.n_samples.toLocaleString()} samples (${exam.duration_s.toFixed(1)} s)`],

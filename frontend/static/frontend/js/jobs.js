@@ -2,7 +2,7 @@
 // queued and running jobs (job-list.js), filtered by kind, status and campaign,
 // paged by the API's own links.
 
-import { api, el, showError } from "./dom.js";
+import { api, el, gettext, showError } from "./dom.js";
 import { JobList, jobTitle } from "./job-list.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,7 +18,7 @@ const list = new JobList($("jobs-body"), {
     $("live").textContent =
       job.status === "succeeded"
         ? `Job ${job.id} (${jobTitle(job)}) has succeeded; its output can be downloaded.`
-        : `Job ${job.id} (${jobTitle(job)}) failed: ${job.error}`;
+        : `Job ${job.id} (${jobTitle(job)}) failed: ${job.error || gettext("no message")}`;
   },
 });
 
