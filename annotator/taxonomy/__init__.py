@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TAXONOMY_FILE = Path(__file__).with_name("default.csv")
 DEFAULT_TAXONOMY_NAME = "ECG Annotator default"
-DEFAULT_TAXONOMY_VERSION = "1.0"
+DEFAULT_TAXONOMY_VERSION = "1.1"
 
 COLUMNS = (
     "code",
