@@ -31,10 +31,19 @@ MAX_DURATION_MS = 24 * 3600 * 1000
 
 class DiagnosticClassSerializer(serializers.ModelSerializer):
     parent = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    synonyms = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = DiagnosticClass
         fields = [*COLUMNS, "display_order"]  # the taxonomy file's, and its order
+
+
+class ExclusionRuleSerializer(serializers.Serializer):
+    """Classes ``a`` and ``b`` are not chosen together: refused, or confirmed."""
+
+    a = serializers.CharField(read_only=True)
+    b = serializers.CharField(read_only=True)
+    severity = serializers.ChoiceField(choices=["refuse", "warn"], read_only=True)
 
 
 class TaxonomySerializer(serializers.ModelSerializer):
@@ -47,9 +56,12 @@ class TaxonomySerializer(serializers.ModelSerializer):
 
 class TaxonomyDetailSerializer(TaxonomySerializer):
     classes = DiagnosticClassSerializer(many=True, read_only=True)
+    # The expanded pairs, so that a browser applies the rules without parsing
+    # each class's `excludes`.
+    rules = ExclusionRuleSerializer(many=True, read_only=True, source="exclusion_rules")
 
     class Meta(TaxonomySerializer.Meta):
-        fields = [*TaxonomySerializer.Meta.fields, "classes"]
+        fields = [*TaxonomySerializer.Meta.fields, "classes", "rules"]
 
 
 class ExamSerializer(serializers.ModelSerializer):

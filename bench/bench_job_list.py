@@ -55,7 +55,7 @@ def report(codes: list[str], n_readers: int, seed: int = 0) -> dict[str, Any]:
         class_codes=codes,
         reader_names=[f"reader{j:02d}" for j in range(n_readers)],
     )
-    return {"campaign": "Bench", "taxonomy": "default 1.0", **document}
+    return {"campaign": "Bench", "taxonomy": "default 1.1", **document}
 
 
 def run(args: argparse.Namespace) -> None:

@@ -290,6 +290,9 @@ def test_adjudicator_settles_disagreements_with_the_keyboard(
     page.keyboard.type("SR")
     page.keyboard.press("Enter")
     assert page.locator("#chosen .chip .code").all_inner_texts() == ["SR", "LVH"]
+    # A class chosen, the keys are the page's again: "/" to search once more.
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("/")
     page.keyboard.type("atrial fib")
     page.keyboard.press("Enter")
     # SR and AF exclude each other: AF replaces SR.

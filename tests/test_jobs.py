@@ -17,6 +17,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from annotator import agreement, exports, services
 from annotator.models import Exam, Job, PatientLink
+from annotator.taxonomy import DEFAULT_TAXONOMY_NAME, DEFAULT_TAXONOMY_VERSION
 from tests import factories
 
 CODES = ["SR", "AF", "RBBB", "LBBB", "NORM"]
@@ -71,6 +72,8 @@ def study(cast):
                     labels ^= {code}
             if e % 10 == 3 and j == 2:  # a clear-cut rhythm disagreement
                 labels = (labels - {"SR"}) | {"AF"} if "SR" in labels else labels
+            if labels - {"SR", "NORM"}:
+                labels.discard("NORM")  # a normal ECG has no other finding
             services.record_reading(
                 campaign=campaign, exam=exam, reader=reader, labels=sorted(labels)
             )
@@ -241,7 +244,10 @@ def test_exports_are_reproducible_and_carry_no_identifier(study, tmp_path):
     assert adjudicated[0]["adjudication"]["adjudicator"] == "adjudicator"
     assert adjudicated[0]["consensus"]["labels"] == ["SR"]
     assert {r["reader"] for r in records[0]["readers"]} == set(study["readers"])
-    assert records[0]["taxonomy"] == {"name": "ECG Annotator default", "version": "1.0"}
+    assert records[0]["taxonomy"] == {
+        "name": DEFAULT_TAXONOMY_NAME,
+        "version": DEFAULT_TAXONOMY_VERSION,
+    }
     unresolved = [
         r for r in records if r["consensus"]["method"] == "needs_adjudication"
     ]

@@ -54,20 +54,24 @@ def load_default_taxonomy(apps, schema_editor):
     from annotator.taxonomy import (
         DEFAULT_TAXONOMY_FILE,
         DEFAULT_TAXONOMY_NAME,
-        DEFAULT_TAXONOMY_VERSION,
         parse_taxonomy_file,
     )
+
+    # The version this migration was written for. Later versions carry synonyms
+    # and exclusion rules, which this historical model lacks, so they are loaded
+    # by annotator.taxonomy.load_default_taxonomy() when first needed.
+    version = "1.0"
 
     TaxonomyVersion = apps.get_model("annotator", "TaxonomyVersion")
     DiagnosticClass = apps.get_model("annotator", "DiagnosticClass")
     if TaxonomyVersion.objects.filter(
-        name=DEFAULT_TAXONOMY_NAME, version=DEFAULT_TAXONOMY_VERSION
+        name=DEFAULT_TAXONOMY_NAME, version=version
     ).exists():
         return
     specs = parse_taxonomy_file(DEFAULT_TAXONOMY_FILE)
     taxonomy = TaxonomyVersion.objects.create(
         name=DEFAULT_TAXONOMY_NAME,
-        version=DEFAULT_TAXONOMY_VERSION,
+        version=version,
         source=DEFAULT_TAXONOMY_FILE.name,
         description="66 classes modeled on CODE-II's groups, with PhysioNet Challenge "
         "SNOMED CT codes. Replace with the official CODE-II list when available.",

@@ -2,14 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-_FROZEN_SHAPES: dict[tuple[int, Any], tuple[tuple[str, ...], dict[str, Any]]] = {}
+
+class ExclusionRule(NamedTuple):
+    """Classes ``a`` and ``b`` may not be chosen together (``refuse``), or only
+    once the reader confirms (``warn``). ``a`` is the class whose ``excludes``
+    names the pair."""
+
+    a: str
+    b: str
+    severity: str
+
+
+class _Shape(NamedTuple):
+    codes: tuple[str, ...]
+    names: dict[str, str]
+    groups: dict[str, tuple[str, ...]]
+    rules: tuple[ExclusionRule, ...]
+
+
+_FROZEN_SHAPES: dict[tuple[int, Any], _Shape] = {}
+_STRICTER = {"refuse": 1, "warn": 0}
+
+
+def expand_exclusions(
+    rows: Iterable[tuple[str, str, str]],
+) -> tuple[ExclusionRule, ...]:
+    """Pairs from ``(code, excludes, exclusion)`` rows in display order.
+
+    ``excludes`` is space-separated codes, or ``*`` (every other class) followed by
+    ``-CODE`` exceptions; a blank ``exclusion`` means ``refuse``. A excludes B
+    makes the pair {A, B}; where two rules name one pair the stricter one wins
+    (``refuse`` over ``warn``) and ``a`` stays the first class to name it. Pairs
+    are sorted by the display order of ``a``, then ``b``.
+    """
+    rows = list(rows)
+    order = {code: i for i, (code, _, _) in enumerate(rows)}
+    pairs: dict[frozenset[str], ExclusionRule] = {}
+    for code, excludes, exclusion in rows:
+        tokens = excludes.split()
+        if not tokens:
+            continue
+        if tokens[0] == "*":
+            kept = {t[1:] for t in tokens[1:] if t.startswith("-")}
+            others = [c for c in order if c != code and c not in kept]
+        else:
+            others = [t for t in tokens if t in order and t != code]
+        severity = exclusion or "refuse"
+        for other in others:
+            key = frozenset((code, other))
+            known = pairs.get(key)
+            if known is None:
+                pairs[key] = ExclusionRule(code, other, severity)
+            elif _STRICTER[severity] > _STRICTER[known.severity]:
+                pairs[key] = known._replace(severity=severity)
+    return tuple(
+        sorted(pairs.values(), key=lambda rule: (order[rule.a], order[rule.b]))
+    )
 
 
 class TaxonomyVersion(models.Model):
@@ -47,30 +103,44 @@ class TaxonomyVersion(models.Model):
 
     def codes(self) -> list[str]:
         """Class codes in display order: the column order of tensors and exports."""
-        return list(self._shape()[0])
+        return list(self._shape().codes)
 
     def exclusive_groups(self) -> dict[str, list[str]]:
         """Group name → codes of which at most one may be chosen."""
-        return {group: list(codes) for group, codes in self._shape()[1].items()}
+        return {group: list(codes) for group, codes in self._shape().groups.items()}
 
-    def _shape(self) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-        # A frozen taxonomy never changes, so its codes are read once per process
+    def exclusion_rules(self) -> list[ExclusionRule]:
+        """The classes' ``excludes`` as symmetric pairs, each with its severity.
+
+        The one expansion of the rules: label validation and the API (hence the
+        browser's picker) read it from here.
+        """
+        return list(self._shape().rules)
+
+    def class_names(self) -> dict[str, str]:
+        """Code → name, for messages."""
+        return dict(self._shape().names)
+
+    def _shape(self) -> _Shape:
+        # A frozen taxonomy never changes, so its classes are read once per process
         # (every submitted read validates against them).
         key = (self.pk, self.frozen_at)
         if key in _FROZEN_SHAPES:
             return _FROZEN_SHAPES[key]
         rows = list(
             self.classes.order_by("display_order", "code").values_list(
-                "code", "exclusive_group"
+                "code", "name", "exclusive_group", "excludes", "exclusion"
             )
         )
         groups: dict[str, list[str]] = {}
-        for code, group in rows:
+        for code, _, group, _, _ in rows:
             if group:
                 groups.setdefault(group, []).append(code)
-        shape = (
-            tuple(code for code, _ in rows),
-            {group: tuple(codes) for group, codes in groups.items()},
+        shape = _Shape(
+            codes=tuple(row[0] for row in rows),
+            names={row[0]: row[1] for row in rows},
+            groups={group: tuple(codes) for group, codes in groups.items()},
+            rules=expand_exclusions((row[0], row[3], row[4]) for row in rows),
         )
         if self.is_frozen:
             _FROZEN_SHAPES[key] = shape

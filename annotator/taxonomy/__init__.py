@@ -1,8 +1,15 @@
 """Taxonomy files: parse and validate a class table, and load it as a new version.
 
 A taxonomy file is a CSV (or JSON list of objects) with the columns
-``code, name, group, parent, snomed_ct, shortcut, exclusive_group, definition``;
-only ``code``, ``name`` and ``group`` are required. Row order is display order.
+``code, name, group, parent, snomed_ct, shortcut, exclusive_group, definition,
+synonyms, excludes, exclusion``; only ``code``, ``name`` and ``group`` are
+required. Row order is display order.
+
+``synonyms`` are other words a reader may search for, separated by ``|`` (in JSON
+also a list of strings). ``excludes`` names the classes that cannot be chosen with
+this one, space-separated; ``*`` (first) means every other class and ``-CODE``
+after it an exception. ``exclusion`` says how: ``refuse`` (the default) or ``warn``
+(the reader confirms). ``TaxonomyVersion.exclusion_rules`` expands them into pairs.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
@@ -21,7 +28,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TAXONOMY_FILE = Path(__file__).with_name("default.csv")
 DEFAULT_TAXONOMY_NAME = "ECG Annotator default"
-DEFAULT_TAXONOMY_VERSION = "1.0"
+DEFAULT_TAXONOMY_VERSION = "1.1"
 
 COLUMNS = (
     "code",
@@ -32,6 +39,9 @@ COLUMNS = (
     "shortcut",
     "exclusive_group",
     "definition",
+    "synonyms",
+    "excludes",
+    "exclusion",
 )
 REQUIRED = ("code", "name", "group")
 CODE_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
@@ -39,6 +49,9 @@ CODE_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 # capitals, symbols and arrows (frontend viewer-controls.js), so they never collide.
 SHORTCUT_RE = re.compile(r"^[a-z0-9]$")
 SNOMED_RE = re.compile(r"^[0-9]{6,18}$")
+EXCLUSIONS = ("refuse", "warn", "")
+SYNONYM_MAX = 100
+EXCLUDES_MAX = 2000  # DiagnosticClass.excludes
 
 
 class TaxonomyError(ValueError):
@@ -55,9 +68,12 @@ class ClassSpec:
     shortcut: str = ""
     exclusive_group: str = ""
     definition: str = ""
+    synonyms: tuple[str, ...] = ()
+    excludes: str = ""
+    exclusion: str = ""
 
 
-def _read_rows(path: Path) -> list[dict[str, str]]:
+def _read_rows(path: Path) -> list[dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -72,13 +88,90 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise TaxonomyError(f"{path}: expected a list of class objects")
         return [
-            {k: "" if v is None else str(v) for k, v in row.items()} for row in data
+            {
+                k: v if isinstance(v, list) else "" if v is None else str(v)
+                for k, v in row.items()
+            }
+            for row in data
         ]
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
         raise TaxonomyError(f"{path}: missing column(s) {', '.join(missing)}")
     return [dict(row) for row in reader]
+
+
+def _synonyms(value: Any, where: str) -> tuple[str, ...]:
+    """A class's synonyms: a ``|``-separated string or (JSON) a list of strings."""
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise TaxonomyError(f"{where}: synonyms must be a list of strings")
+        words = [v.strip() for v in value]
+    elif value.strip():
+        words = [v.strip() for v in value.split("|")]
+    else:
+        return ()
+    seen: set[str] = set()
+    for number, word in enumerate(words, start=1):
+        if not word:
+            raise TaxonomyError(f"{where}: synonym {number} is empty")
+        if len(word) > SYNONYM_MAX:
+            raise TaxonomyError(
+                f"{where}: synonym {word[:20]!r}… is longer than {SYNONYM_MAX} "
+                "characters"
+            )
+        if word.casefold() in seen:
+            raise TaxonomyError(f"{where}: synonym {word!r} is given twice")
+        seen.add(word.casefold())
+    return tuple(words)
+
+
+def _check_excludes(spec: ClassSpec, codes: set[str], where: str) -> None:
+    """``excludes`` names classes of the file: ``*`` first, ``-CODE`` after it."""
+    items = spec.excludes.split()
+    if len(spec.excludes) > EXCLUDES_MAX:
+        raise TaxonomyError(
+            f"{where}: excludes is longer than {EXCLUDES_MAX} characters; use '*' "
+            "with exceptions"
+        )
+    if spec.exclusion not in EXCLUSIONS:
+        raise TaxonomyError(
+            f"{where}: exclusion {spec.exclusion!r} must be 'refuse', 'warn' or empty"
+        )
+    if spec.exclusion and not items:
+        raise TaxonomyError(
+            f"{where}: exclusion {spec.exclusion!r} is given but excludes is empty"
+        )
+    every = bool(items) and items[0] == "*"
+    named: set[str] = set()
+    for position, item in enumerate(items):
+        if item == "*":
+            if position:
+                raise TaxonomyError(
+                    f"{where}: '*' in excludes must come first (it means every "
+                    "other class)"
+                )
+            continue
+        code = item[1:] if item.startswith("-") else item
+        if item.startswith("-") and not every:
+            raise TaxonomyError(
+                f"{where}: excludes {item!r} is an exception to '*', so it must "
+                "follow '*'"
+            )
+        if not item.startswith("-") and every:
+            raise TaxonomyError(
+                f"{where}: excludes {item!r} after '*' (every other class) is "
+                f"redundant; write -{item} to keep it allowed"
+            )
+        if code == spec.code:
+            raise TaxonomyError(f"{where}: a class cannot exclude itself")
+        if code not in codes:
+            raise TaxonomyError(
+                f"{where}: excludes {code!r}, which is not a class of the file"
+            )
+        if code in named:
+            raise TaxonomyError(f"{where}: excludes names {code!r} twice")
+        named.add(code)
 
 
 def parse_taxonomy_file(path: str | Path) -> list[ClassSpec]:
@@ -94,7 +187,8 @@ def parse_taxonomy_file(path: str | Path) -> list[ClassSpec]:
         rows, start=2 if path.suffix.lower() != ".json" else 1
     ):
         where = f"{path}, row {number}"
-        values = {c: (row.get(c) or "").strip() for c in COLUMNS}
+        synonyms = _synonyms(row.get("synonyms") or "", where)
+        values = {c: str(row.get(c) or "").strip() for c in COLUMNS if c != "synonyms"}
         for column in REQUIRED:
             if not values[column]:
                 raise TaxonomyError(f"{where}: '{column}' is empty")
@@ -121,8 +215,10 @@ def parse_taxonomy_file(path: str | Path) -> list[ClassSpec]:
                     f"{shortcuts[values['shortcut']]}"
                 )
             shortcuts[values["shortcut"]] = code
+        # One spelling of a rule, so that an identical file compares equal.
+        values["excludes"] = " ".join(values["excludes"].split())
         seen[code] = number
-        specs.append(ClassSpec(**values))
+        specs.append(ClassSpec(**values, synonyms=synonyms))
     for number, spec in zip(seen.values(), specs, strict=True):
         if spec.parent and spec.parent not in seen:
             raise TaxonomyError(
@@ -132,6 +228,7 @@ def parse_taxonomy_file(path: str | Path) -> list[ClassSpec]:
             raise TaxonomyError(
                 f"{path}, row {number}: a class cannot be its own parent"
             )
+        _check_excludes(spec, set(seen), f"{path}, row {number}")
     return specs
 
 
@@ -159,6 +256,9 @@ def load_taxonomy(
                 shortcut=c.shortcut,
                 exclusive_group=c.exclusive_group,
                 definition=c.definition,
+                synonyms=tuple(c.synonyms),
+                excludes=c.excludes,
+                exclusion=c.exclusion,
             )
             for c in existing.classes.select_related("parent").order_by("display_order")
         ]
@@ -182,6 +282,9 @@ def load_taxonomy(
             display_order=order,
             shortcut=s.shortcut,
             exclusive_group=s.exclusive_group,
+            synonyms=list(s.synonyms),
+            excludes=s.excludes,
+            exclusion=s.exclusion,
         )
         for order, s in enumerate(specs)
     )

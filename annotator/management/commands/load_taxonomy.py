@@ -12,7 +12,9 @@ from annotator.taxonomy import TaxonomyError, load_taxonomy
 class Command(BaseCommand):
     help = (
         "Load a taxonomy file (CSV or JSON; columns code, name, group, parent, "
-        "snomed_ct, shortcut, exclusive_group, definition) as a new taxonomy version."
+        "snomed_ct, shortcut, exclusive_group, definition, synonyms, excludes, "
+        "exclusion) as a new taxonomy version. A file with errors loads nothing; "
+        "the message names the file, the row and what to fix."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -482,7 +482,7 @@ async function reloadQueue() {
 async function init() {
   $("show-all").checked = state.showAll;
   try {
-    picker.setClasses((await api(`/api/taxonomies/${taxonomyId}/`)).classes);
+    picker.setTaxonomy(await api(`/api/taxonomies/${taxonomyId}/`));
   } catch (err) {
     showError(`Could not load the taxonomy: ${err.message}`);
     return;

@@ -3,47 +3,131 @@
  * by category under collapsible headings, a search box, shortcut keys, and the
  * chosen classes as removable chips.
  *
- *   const picker = new TaxonomyPicker({list, search, chosen, announce});
- *   picker.setClasses(taxonomy.classes);
+ *   const picker = new TaxonomyPicker({list, search, chosen, announce, onEmptyEnter});
+ *   picker.setTaxonomy(taxonomy);        // or setClasses(taxonomy.classes, taxonomy.rules)
  *   picker.set(["SR"]); picker.toggle("AF", "key"); picker.codes; // ["AF"]
+ *   picker.conflicts();                  // {refused: [message…], warnings: [message…]}
  *   picker.pin(["SR", "AF"]);            // listed first, under `pinnedTitle`
  *   picker.annotate(notes, flagged);     // e.g. "1/2" votes beside a class
  *
- * Both pages search and choose by the same two rules, exported for that reason:
- * rankClasses (what a query finds, best first) and chooseClass (one class of an
- * exclusive group at a time).
+ * The search finds codes, names and synonyms in any case and without accents
+ * ("fibrilacao" finds "fibrilação"); a row found through a synonym shows it.
+ * Enter in the search chooses the best match (or, in an empty search, calls
+ * `onEmptyEnter`, e.g. the page's submit); choosing from the search, by Enter or a
+ * click, clears it and gives the focus back to the page (`#main`), so the next key
+ * is a shortcut again. Esc clears the search and leaves it.
+ *
+ * conflicts(codes = the chosen ones) applies the taxonomy's exclusion rules (the
+ * API's `rules`: `{a, b, severity}` pairs, expanded on the server): `refused`
+ * holds a message for every "refuse" pair among the codes (the server would
+ * refuse the read), `warnings` one for every "warn" pair (the reader confirms).
+ * Messages name both classes, as the API's do. Choosing a class that breaks a rule
+ * says so through `announce` and marks the chips; the chosen set stays as the
+ * reader made it, and the page decides what to do before it submits.
+ *
+ * Both pages search and choose by the same rules, exported for that reason:
+ * rankClasses / searchClasses (what a query finds, best first), chooseClass (one
+ * class of an exclusive group at a time) and findConflicts.
  */
 
-import { el } from "./dom.js";
+import { el, gettext, interpolate } from "./dom.js";
 
 const human = (name) => name.replaceAll("_", " ");
 
-function searchText(cls) {
-  // One field a line, so that a query never matches across two of them.
-  return [cls.code, cls.name, cls.snomed_ct, cls.group, ...[].concat(cls.synonyms ?? [])]
-    .filter(Boolean)
-    .join("\n")
-    .toLowerCase();
+/** Lower case without accents or other combining marks: "Fibrilação" → "fibrilacao". */
+export function fold(text) {
+  return String(text).normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+}
+
+const foldedFields = new WeakMap(); // class -> its folded fields, made once
+
+function fieldsOf(cls) {
+  let fields = foldedFields.get(cls);
+  if (!fields) {
+    fields = {
+      code: fold(cls.code),
+      name: fold(cls.name),
+      synonyms: [].concat(cls.synonyms ?? []).filter(Boolean).map((text) => ({ text, folded: fold(text) })),
+      other: [cls.snomed_ct, cls.group].filter(Boolean).map(fold),
+    };
+    foldedFields.set(cls, fields);
+  }
+  return fields;
+}
+
+/** Whether `query` begins a word of `text` (at its start or after a space or sign). */
+function beginsWord(text, query) {
+  for (let at = text.indexOf(query); at !== -1; at = text.indexOf(query, at + 1)) {
+    if (at === 0 || !/[\p{L}\p{N}]/u.test(text[at - 1])) return true;
+  }
+  return false;
+}
+
+/** How well one class matches a folded query: `{rank, synonym}` or null. */
+function match(cls, q) {
+  const f = fieldsOf(cls);
+  const synonym = (test) => f.synonyms.find((s) => test(s.folded))?.text;
+  let found;
+  if (f.code === q) return { rank: 0 };
+  if (f.name === q) return { rank: 1 };
+  if ((found = synonym((s) => s === q))) return { rank: 1, synonym: found };
+  if (f.code.startsWith(q) || f.name.startsWith(q)) return { rank: 2 };
+  if ((found = synonym((s) => beginsWord(s, q)))) return { rank: 3, synonym: found };
+  if (f.code.includes(q) || f.name.includes(q) || f.other.some((t) => t.includes(q))) return { rank: 4 };
+  if ((found = synonym((s) => s.includes(q)))) return { rank: 4, synonym: found };
+  return null;
 }
 
 /**
- * The classes that match `query`, best first: the exact code, then a code or name
- * that starts with it, then one whose code, name, SNOMED CT code, group or synonym
- * contains it. Ties keep the taxonomy's order; a blank query matches nothing.
+ * What `query` finds, best first, as `{cls, synonym}` (`synonym`: the one it was
+ * found by, else undefined). The order: the exact code; the whole name or a whole
+ * synonym (so "pacemaker" finds Paced rhythm before "Pacemaker dysfunction"); a code
+ * or name that starts with the query; a synonym with a word that starts with it;
+ * then a code, name, SNOMED CT code, group or synonym that contains it. Case and
+ * accents do not count. Ties keep the taxonomy's order; a blank query finds nothing.
  */
-export function rankClasses(classes, query) {
-  const q = query.trim().toLowerCase();
+export function searchClasses(classes, query) {
+  const q = fold(query.trim());
   if (!q) return [];
   const found = [];
   classes.forEach((cls, order) => {
-    const code = cls.code.toLowerCase();
-    let rank = null;
-    if (code === q) rank = 0;
-    else if (code.startsWith(q) || cls.name.toLowerCase().startsWith(q)) rank = 1;
-    else if (searchText(cls).includes(q)) rank = 2;
-    if (rank !== null) found.push({ cls, rank, order });
+    const hit = match(cls, q);
+    if (hit) found.push({ cls, order, ...hit });
   });
-  return found.sort((a, b) => a.rank - b.rank || a.order - b.order).map((match) => match.cls);
+  return found
+    .sort((a, b) => a.rank - b.rank || a.order - b.order)
+    .map(({ cls, synonym }) => ({ cls, synonym }));
+}
+
+/** The classes that match `query`, best first (searchClasses without the synonyms). */
+export function rankClasses(classes, query) {
+  return searchClasses(classes, query).map((hit) => hit.cls);
+}
+
+/**
+ * The exclusion `rules` (`[{a, b, severity}]`) that the codes in `chosen` break:
+ * `{refused: [message…], warnings: [message…]}`, in the rules' order. `byCode`
+ * maps a code to its class, for the names.
+ */
+export function findConflicts(rules, byCode, chosen) {
+  const codes = new Set(chosen);
+  const refused = [];
+  const warnings = [];
+  for (const rule of rules) {
+    if (!codes.has(rule.a) || !codes.has(rule.b)) continue;
+    const names = {
+      a: rule.a,
+      b: rule.b,
+      a_name: byCode.get(rule.a)?.name ?? rule.a,
+      b_name: byCode.get(rule.b)?.name ?? rule.b,
+    };
+    if (rule.severity === "warn") {
+      warnings.push(interpolate("%(a_name)s (%(a)s) usually excludes %(b_name)s (%(b)s); check that both apply.", names));
+    } else {
+      refused.push(interpolate("%(a_name)s (%(a)s) excludes %(b_name)s (%(b)s); remove one.", names));
+    }
+  }
+  return { refused, warnings };
 }
 
 /**
@@ -72,8 +156,8 @@ export function chooseClass(chosen, byCode, code, on) {
 
 function titleFor(cls) {
   const bits = [cls.definition || cls.name];
-  if (cls.snomed_ct) bits.push(`SNOMED CT ${cls.snomed_ct}`);
-  if (cls.exclusive_group) bits.push(`one of: ${human(cls.exclusive_group)}`);
+  if (cls.snomed_ct) bits.push(interpolate("SNOMED CT %(code)s", { code: cls.snomed_ct }));
+  if (cls.exclusive_group) bits.push(interpolate("one of: %(group)s", { group: human(cls.exclusive_group) }));
   return bits.join(" · ");
 }
 
@@ -81,23 +165,26 @@ export class TaxonomyPicker {
   /**
    * @param {{list: HTMLElement, search: HTMLInputElement, chosen: HTMLUListElement,
    *   idPrefix?: string, emptyText?: string, pinnedId?: string, pinnedTitle?: string,
-   *   announce?: (message: string) => void}} parts
+   *   announce?: (message: string) => void, onEmptyEnter?: () => void}} parts
    * `list` receives the groups, `chosen` the chips; checkboxes get the ids
    * `${idPrefix}-CODE`. With `pinnedTitle` a group with the id `${pinnedId}-group`
    * (list `${pinnedId}-list`) comes first and shows the codes given to pin().
+   * `onEmptyEnter` is called for Enter in the empty search box.
    */
   constructor({
     list,
     search,
     chosen,
     idPrefix = "class",
-    emptyText = "No class chosen yet.",
+    emptyText = gettext("No class chosen yet."),
     pinnedId = "pinned",
     pinnedTitle = null,
     announce = () => {},
+    onEmptyEnter = () => {},
   }) {
-    Object.assign(this, { list, search, chips: chosen, idPrefix, emptyText, pinnedId, pinnedTitle, announce });
+    Object.assign(this, { list, search, chips: chosen, idPrefix, emptyText, pinnedId, pinnedTitle, announce, onEmptyEnter });
     this.classes = [];
+    this.rules = [];
     this.byCode = new Map();
     this.order = new Map();
     this.shortcuts = new Map(); // key (lower case) -> code
@@ -108,7 +195,10 @@ export class TaxonomyPicker {
     search.addEventListener("input", () => this._onInput());
     search.addEventListener("keydown", (event) => this._onSearchKey(event));
     list.addEventListener("change", (event) => {
-      if (event.target.matches("input[type=checkbox]")) this.choose(event.target.value, event.target.checked);
+      if (!event.target.matches("input[type=checkbox]")) return;
+      this.choose(event.target.value, event.target.checked);
+      // Chosen from the search's results: the search has done its work.
+      if (this.search.value.trim()) this._leaveSearch();
     });
     list.addEventListener("click", (event) => {
       const toggle = event.target.closest(".group-toggle");
@@ -127,9 +217,15 @@ export class TaxonomyPicker {
 
   // --- Public API --------------------------------------------------------------
 
-  /** Build the picker for a taxonomy's classes (in the taxonomy's order). */
-  setClasses(classes) {
+  /** Build the picker for a taxonomy (the API's: its `classes` and `rules`). */
+  setTaxonomy(taxonomy) {
+    this.setClasses(taxonomy.classes, taxonomy.rules ?? []);
+  }
+
+  /** Build the picker for a taxonomy's classes (in the taxonomy's order) and rules. */
+  setClasses(classes, rules = []) {
     this.classes = classes;
+    this.rules = rules;
     const groups = new Map();
     classes.forEach((cls, i) => {
       this.byCode.set(cls.code, cls);
@@ -177,6 +273,14 @@ export class TaxonomyPicker {
     this._sync();
   }
 
+  /**
+   * The exclusion rules the codes break (by default the chosen ones):
+   * `{refused: [message…], warnings: [message…]}`.
+   */
+  conflicts(codes = this.chosen) {
+    return findConflicts(this.rules, this.byCode, codes);
+  }
+
   /** Choose or drop a class. `how` ("click", "key", "chip") decides what is said. */
   choose(code, on, how = "click") {
     const cls = this.byCode.get(code);
@@ -185,14 +289,31 @@ export class TaxonomyPicker {
     this._sync();
     for (const other of replaced) this._flash(other);
     if (how === "key") this._flash(code, true);
-    // A click shows its own result where it was made; anything else is said.
+    // A click shows its own result where it was made; anything else is said, and
+    // so is a rule the new class breaks.
+    const said = [];
+    const names = { name: cls.name, code };
     if (replaced.length) {
-      this.announce(
-        `${cls.name} (${code}) chosen; it replaces ${replaced.join(", ")}: only one ${human(cls.exclusive_group)} applies.`,
+      said.push(
+        interpolate("%(name)s (%(code)s) chosen; it replaces %(replaced)s: only one %(group)s applies.", {
+          ...names,
+          replaced: replaced.join(", "),
+          group: human(cls.exclusive_group),
+        }),
       );
     } else if (how !== "click") {
-      this.announce(`${cls.name} (${code}) ${on ? "chosen" : "removed"}.`);
+      said.push(interpolate(on ? "%(name)s (%(code)s) chosen." : "%(name)s (%(code)s) removed.", names));
     }
+    if (on) {
+      const others = [...this.chosen].filter((other) => other !== code);
+      const broken = findConflicts(
+        this.rules.filter((rule) => rule.a === code || rule.b === code),
+        this.byCode,
+        [code, ...others],
+      );
+      said.push(...broken.refused, ...broken.warnings);
+    }
+    if (said.length) this.announce(said.join(" "));
   }
 
   toggle(code, how = "key") {
@@ -267,7 +388,10 @@ export class TaxonomyPicker {
       exclusive = el(
         "span",
         { class: "visually-hidden", id: `${id}-excl` },
-        `Only one of ${human(cls.exclusive_group)}: choosing it removes ${others.join(", ")}.`,
+        interpolate("Only one of %(group)s: choosing it removes %(others)s.", {
+          group: human(cls.exclusive_group),
+          others: others.join(", "),
+        }),
       );
     }
     const input = el("input", {
@@ -288,8 +412,11 @@ export class TaxonomyPicker {
         input,
         el("span", { class: "code" }, cls.code),
         el("span", { class: "name" }, cls.name),
+        el("span", { class: "synonym muted" }),
         el("span", { class: "note" }),
-        cls.shortcut ? el("kbd", { class: "shortcut", title: `Shortcut: ${cls.shortcut}` }, cls.shortcut) : null,
+        cls.shortcut
+          ? el("kbd", { class: "shortcut", title: interpolate("Shortcut: %(key)s", { key: cls.shortcut }) }, cls.shortcut)
+          : null,
         exclusive,
       ),
     );
@@ -302,22 +429,40 @@ export class TaxonomyPicker {
       input.checked = this.chosen.has(input.value);
     }
     const codes = this.codes;
+    // Chips of a pair the rules refuse ("conflict") or warn about ("caution") are
+    // marked, and their title says why.
+    const marks = new Map(); // code -> {mark, messages}
+    for (const rule of this.rules) {
+      if (!this.chosen.has(rule.a) || !this.chosen.has(rule.b)) continue;
+      const { refused, warnings } = findConflicts([rule], this.byCode, this.chosen);
+      for (const code of [rule.a, rule.b]) {
+        const seen = marks.get(code) ?? { mark: "caution", messages: [] };
+        if (refused.length) seen.mark = "conflict";
+        seen.messages.push(...refused, ...warnings);
+        marks.set(code, seen);
+      }
+    }
+    const chip = (code) => {
+      const marked = marks.get(code);
+      return el(
+        "li",
+        { class: marked ? `chip ${marked.mark}` : "chip", title: marked ? marked.messages.join(" ") : this.name(code) },
+        el("span", { class: "code" }, code),
+        el("span", { class: "cls-name" }, this.name(code)),
+        el(
+          "button",
+          {
+            type: "button",
+            class: "chip-remove",
+            "data-code": code,
+            "aria-label": interpolate("Remove %(name)s (%(code)s)", { name: this.name(code), code }),
+          },
+          "×",
+        ),
+      );
+    };
     this.chips.replaceChildren(
-      ...(codes.length
-        ? codes.map((code) =>
-            el(
-              "li",
-              { class: "chip", title: this.name(code) },
-              el("span", { class: "code" }, code),
-              el("span", { class: "cls-name" }, this.name(code)),
-              el(
-                "button",
-                { type: "button", class: "chip-remove", "data-code": code, "aria-label": `Remove ${this.name(code)} (${code})` },
-                "×",
-              ),
-            ),
-          )
-        : [el("li", { class: "chips-empty muted" }, this.emptyText)]),
+      ...(codes.length ? codes.map(chip) : [el("li", { class: "chips-empty muted" }, this.emptyText)]),
     );
     for (const section of this.list.querySelectorAll("section.group")) {
       const count = section.querySelectorAll("input:checked").length;
@@ -333,14 +478,18 @@ export class TaxonomyPicker {
   /** Show the classes the search finds; returns them, best first. */
   _filter() {
     const query = this.search.value.trim();
-    const matches = rankClasses(this.classes, query);
-    const found = new Set(matches.map((cls) => cls.code));
+    const hits = searchClasses(this.classes, query);
+    const matches = hits.map((hit) => hit.cls);
+    const found = new Map(hits.map((hit) => [hit.cls.code, hit.synonym]));
     for (const section of this.list.querySelectorAll("section.group")) {
       const pinned = section.classList.contains("pinned");
       let shown = 0;
       for (const item of section.querySelectorAll("li.class")) {
-        item.hidden = Boolean(query) && !found.has(item.dataset.code);
-        item.classList.toggle("best", !pinned && Boolean(query) && item.dataset.code === matches[0]?.code);
+        const code = item.dataset.code;
+        item.hidden = Boolean(query) && !found.has(code);
+        item.classList.toggle("best", !pinned && Boolean(query) && code === matches[0]?.code);
+        const synonym = item.querySelector(".synonym");
+        if (synonym) synonym.textContent = (query && found.get(code)) || "";
         if (!item.hidden) shown++;
       }
       // While searching each class is listed once, under its own group, and every
@@ -351,35 +500,49 @@ export class TaxonomyPicker {
     }
     if (this.noMatch) {
       this.noMatch.hidden = !query || matches.length > 0;
-      this.noMatch.textContent = this.noMatch.hidden ? "" : `No class matches “${query}”.`;
+      this.noMatch.textContent = this.noMatch.hidden ? "" : interpolate("No class matches “%(query)s”.", { query });
     }
     return matches;
   }
 
   _onInput() {
     const n = this._filter().length;
-    if (this.search.value.trim()) this.announce(`${n} ${n === 1 ? "class matches" : "classes match"}.`);
+    if (!this.search.value.trim()) return;
+    this.announce(n === 1 ? gettext("1 class matches.") : interpolate("%(n)s classes match.", { n }));
   }
 
   _onSearchKey(event) {
     const search = this.search;
-    if (event.key === "Enter" && !(event.ctrlKey || event.metaKey)) {
+    if (event.key === "Enter" && !(event.ctrlKey || event.metaKey || event.altKey)) {
       event.preventDefault();
+      if (!search.value.trim()) {
+        this.onEmptyEnter();
+        return;
+      }
       const [best] = rankClasses(this.classes, search.value);
       if (best) {
         this.toggle(best.code, "key");
-        this.clearSearch();
+        this._leaveSearch();
       }
     } else if (event.key === "Escape") {
       event.preventDefault();
-      if (search.value) this.clearSearch();
-      else search.blur();
+      this._leaveSearch();
     } else if (event.key === "ArrowDown") {
       const first = [...this.list.querySelectorAll("li.class input")].find((input) => input.checkVisibility());
       if (first) {
         event.preventDefault();
         first.focus();
       }
+    }
+  }
+
+  /** Clear the search and give the focus back to the page, where keys are shortcuts. */
+  _leaveSearch() {
+    this.clearSearch();
+    const main = document.getElementById("main");
+    if (main) main.focus({ preventScroll: true });
+    if (this.list.contains(document.activeElement) || document.activeElement === this.search) {
+      document.activeElement.blur();
     }
   }
 
