@@ -270,3 +270,66 @@ def test_all_done_clears_and_hides_the_label_panel(cast, login):
     assert tab.page.locator("#decision").is_hidden()
     assert tab.page.locator("#chosen .chip").count() == 0
     assert tab.errors == []
+
+
+def test_a_hard_rule_is_refused_with_its_message_and_nothing_is_sent(
+    three, cast, login
+):
+    tab = login("reader1")
+    tab.read(three)
+    tab.page.keyboard.press("n")  # Normal ECG
+    tab.page.keyboard.press("a")  # atrial fibrillation: Normal ECG excludes it
+    tab.page.locator("#main").focus()
+    tab.page.keyboard.press("Enter")
+    alert = tab.page.locator("#alert")
+    alert.wait_for(state="visible")
+    text = alert.inner_text()
+    assert "Normal ECG (NORM)" in text and "Atrial fibrillation (AF)" in text
+    assert Decision.objects.count() == 0
+    assert tab.draws() == 1  # still on the same exam
+    assert tab.errors == []
+
+
+def test_a_warning_is_sent_only_once_the_reader_confirms_it(three, cast, login):
+    tab = login("reader1")
+    tab.read(three)
+    first = title(tab)
+    answers = iter([False, True])
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        (dialog.accept if next(answers) else dialog.dismiss)()
+
+    tab.page.on("dialog", answer)
+    tab.page.keyboard.press("a")  # atrial fibrillation
+    tab.page.keyboard.press("p")  # atrial premature complexes: a warning with AF
+    tab.page.locator("#main").focus()
+    tab.page.keyboard.press("Enter")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#alert').textContent.includes('confirm')"
+    )
+    assert Decision.objects.count() == 0
+    tab.page.keyboard.press("Enter")
+    tab.drawn(2)
+    assert len(asked) == 2 and "(AF)" in asked[0] and "(PAC)" in asked[0]
+    assert read_of(cast.reader1, first).labels == ["AF", "PAC"]
+    assert tab.errors == []
+
+
+def test_search_then_shortcut_then_enter_in_the_empty_search_by_keyboard_alone(
+    three, cast, login
+):
+    tab = login("reader1")
+    tab.read(three)
+    first = title(tab)
+    keys = tab.page.keyboard
+    keys.press("/")
+    keys.type("brd")  # Portuguese abbreviation of right bundle branch block
+    keys.press("Enter")
+    keys.press("s")  # a shortcut again: sinus rhythm
+    keys.press("/")
+    keys.press("Enter")  # the empty search submits
+    tab.drawn(2)
+    assert read_of(cast.reader1, first).labels == ["SR", "RBBB"]
+    assert tab.errors == []

@@ -7,6 +7,8 @@
  *   panel.reset(); panel.restore(read);
  *   panel.toggleQuality("noise")   // a flag's shortcut; returns its label and state
  *   panel.keep(); panel.flush()    // save the draft of draftOf() (soon / now)
+ *   panel.ruleRefusal(codes)       // null, or why the classes may not be sent
+ *   foldablePanel(root, toggle)    // the panel folds away (remembered)
  *
  * `draftOf()` names the assignment whose draft the form holds, or null when the
  * form shows something else (a reopened read), which is never drafted.
@@ -113,6 +115,16 @@ export class ReadForm {
     if (assignment !== null) saveDraft(assignment, this.read);
   }
 
+  /** The taxonomy's rules on `codes`: null when they may be sent, else what to
+   * say. A hard rule refuses (as the API would); a warning asks the reader. */
+  ruleRefusal(codes) {
+    const { refused, warnings } = this.picker.conflicts(codes);
+    if (refused.length) return refused.join(" ");
+    const ask = `${warnings.join("\n")}\n\n${gettext("Submit these classes together anyway?")}`;
+    if (warnings.length && !window.confirm(ask)) return gettext("Not submitted: change the classes, or submit again and confirm.");
+    return null;
+  }
+
   /** Drop a pending save (the read was just submitted). */
   cancel() {
     clearTimeout(this.timer);
@@ -121,4 +133,26 @@ export class ReadForm {
 
 function labelOf(input) {
   return input.closest("label")?.textContent.trim() ?? input.value;
+}
+
+const PANEL_KEY = "ecg-annotator.panel-collapsed";
+
+/** The label panel folds away to give the ECG the width (remembered on this browser). */
+export function foldablePanel(root, toggle) {
+  const fold = (collapsed) => {
+    root.classList.toggle("panel-collapsed", collapsed);
+    toggle.setAttribute("aria-expanded", String(!collapsed));
+    toggle.textContent = collapsed ? `‹ ${gettext("Labels")}` : `${gettext("Hide")} ›`;
+    try {
+      localStorage.setItem(PANEL_KEY, collapsed ? "1" : "");
+    } catch {
+      // storage refused (private mode): the choice lasts for this page
+    }
+  };
+  toggle.addEventListener("click", () => fold(!root.classList.contains("panel-collapsed")));
+  try {
+    if (localStorage.getItem(PANEL_KEY)) fold(true);
+  } catch {
+    // no storage: the panel starts open
+  }
 }

@@ -23,7 +23,7 @@ import { EcgViewer } from "./viewer.js";
 import { keyRows } from "./viewer-controls.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
 import { clearDraft, loadDraft, pruneDrafts } from "./read-drafts.js";
-import { ReadForm } from "./read-form.js";
+import { foldablePanel, ReadForm } from "./read-form.js";
 
 const root = document.getElementById("read");
 const campaignId = root.dataset.campaign;
@@ -240,6 +240,8 @@ async function submit() {
     showError(gettext("Choose at least one class (or a signal-quality flag) before submitting."));
     return;
   }
+  const broken = panel.ruleRefusal(decision.labels);
+  if (broken) return showError(broken);
   clearError();
   state.busy = true;
   submitButton.disabled = true;
@@ -420,6 +422,8 @@ async function saveEdit() {
     showError(gettext("Choose at least one class (or a signal-quality flag) before saving."));
     return;
   }
+  const broken = panel.ruleRefusal(read.labels);
+  if (broken) return showError(broken);
   state.busy = true;
   submitButton.disabled = true;
   try {
@@ -516,24 +520,7 @@ document.addEventListener("keydown", (event) => {
 $("help-open").addEventListener("click", () => help.showModal());
 $("help-viewer-keys").replaceChildren(...keyRows());
 
-// The label panel folds away to give the ECG the width (remembered on this browser).
-const PANEL_KEY = "ecg-annotator.panel-collapsed";
-function foldPanel(collapsed) {
-  root.classList.toggle("panel-collapsed", collapsed);
-  $("panel-toggle").setAttribute("aria-expanded", String(!collapsed));
-  $("panel-toggle").textContent = collapsed ? `‹ ${gettext("Labels")}` : `${gettext("Hide")} ›`;
-  try {
-    localStorage.setItem(PANEL_KEY, collapsed ? "1" : "");
-  } catch {
-    // storage refused (private mode): the choice lasts for this page
-  }
-}
-$("panel-toggle").addEventListener("click", () => foldPanel(!root.classList.contains("panel-collapsed")));
-try {
-  if (localStorage.getItem(PANEL_KEY)) foldPanel(true);
-} catch {
-  // no storage: the panel starts open
-}
+foldablePanel(root, $("panel-toggle"));
 
 // --- Start ---------------------------------------------------------------------------
 
@@ -559,7 +546,7 @@ async function start() {
   refreshProgress(campaignRequest);
   try {
     const taxonomy = await taxonomyRequest;
-    picker.setClasses(taxonomy.classes);
+    picker.setTaxonomy(taxonomy);
     fillHelp(taxonomy.classes);
   } catch (error) {
     $("taxonomy").setAttribute("aria-busy", "false");
