@@ -277,6 +277,20 @@ class DecisionInputSerializer(serializers.Serializer):
     duration_ms = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MS
     )
+    # Shapes only here; the rules (names, ranges, codes, leads) are clean_read's,
+    # shared with the import path.
+    measurements = serializers.JSONField(
+        required=False,
+        default=dict,
+        help_text=_("Intervals in ms by name: RR, PR, QRS, QT, QTc."),
+    )
+    evidence = serializers.JSONField(
+        required=False,
+        default=list,
+        help_text=_(
+            "Where a chosen class is seen: [{code, start, end (s), leads: [name…]}]."
+        ),
+    )
 
 
 class DecisionSerializer(serializers.Serializer):
@@ -287,6 +301,8 @@ class DecisionSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
     quality = serializers.ListField(child=serializers.CharField())
     comment = serializers.CharField()
+    measurements = serializers.DictField(child=serializers.FloatField())
+    evidence = serializers.ListField(child=serializers.DictField())
     duration_ms = serializers.IntegerField(allow_null=True)
     version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -306,6 +322,8 @@ class RevisionSerializer(serializers.ModelSerializer):
             "new_labels",
             "old_quality",
             "new_quality",
+            "measurements",
+            "evidence",
             "note",
             "source",
         ]
@@ -316,6 +334,8 @@ class ReaderDecisionSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
     quality = serializers.ListField(child=serializers.CharField())
     comment = serializers.CharField()
+    measurements = serializers.DictField(child=serializers.FloatField())
+    evidence = serializers.ListField(child=serializers.DictField())
 
 
 class AdjudicationQueueItemSerializer(serializers.Serializer):
