@@ -14,6 +14,8 @@
 import { ageText, api, dayText, el, examTitle, gettext, interpolate, isTextField, showMeasurements } from "./dom.js";
 import { EcgViewer } from "./viewer.js";
 import { keyRows } from "./viewer-controls.js";
+import { Evidence } from "./viewer-evidence.js";
+import { MeasureTable } from "./measurements.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
 
 const root = document.getElementById("read");
@@ -91,6 +93,16 @@ const picker = new TaxonomyPicker({
   announce: say,
 });
 
+// --- Measurements and evidence (measurements.js, viewer-evidence.js) ------------------
+
+const measure = new MeasureTable($("measure"), viewer, { announce: say });
+const evidence = new Evidence(viewer, {
+  classes: () => picker.codes.map((code) => ({ code, name: picker.name(code) })),
+  list: $("evidence-list"),
+  watch: $("chosen"),
+  announce: say,
+});
+
 function fillHelp(classes) {
   $("help-classes").replaceChildren(
     ...classes.filter((c) => c.shortcut).map((c) => el("li", {}, el("kbd", {}, c.shortcut), ` ${c.name} (${c.code})`)),
@@ -125,6 +137,8 @@ function resetForm() {
   picker.clearSearch();
   for (const input of form.querySelectorAll("input[name=quality]")) input.checked = false;
   comment.value = "";
+  measure.clear();
+  evidence.clear();
 }
 
 function restoreForm(payload) {
@@ -132,6 +146,8 @@ function restoreForm(payload) {
   picker.set(payload.labels);
   for (const input of form.querySelectorAll("input[name=quality]")) input.checked = payload.quality.includes(input.value);
   comment.value = payload.comment;
+  measure.set(payload.measurements);
+  evidence.set(payload.evidence);
 }
 
 /** Draw an exam; the reader's clock starts when its ECG is on screen. */
@@ -205,6 +221,8 @@ function payload() {
     labels: picker.codes,
     quality: [...form.querySelectorAll("input[name=quality]:checked")].map((i) => i.value),
     comment: comment.value.trim(),
+    measurements: measure.values,
+    evidence: evidence.kept(),
     duration_ms: state.drawnAt === null ? null : Math.round(performance.now() - state.drawnAt),
   };
 }
