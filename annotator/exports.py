@@ -247,7 +247,14 @@ def _provenance(
         assignment__exam_id__in=exam_ids,
         assignment__status=Assignment.Status.SUBMITTED,
     ).values_list(
-        "assignment__exam_id", "assignment__reader_id", "labels", "quality", "version"
+        "assignment__exam_id",
+        "assignment__reader_id",
+        "labels",
+        "quality",
+        "version",
+        "measurements",
+        "evidence",
+        "assignment__exam__sampling_rate",
     )
     rows = list(decisions)
     adjudication_rows = list(
@@ -261,13 +268,15 @@ def _provenance(
         users = get_user_model().objects.filter(pk__in=missing)
         usernames.update(users.values_list("pk", "username"))
     reads: dict[int, list[dict[str, Any]]] = {}
-    for exam_id, reader_id, labels, quality, version in rows:
+    for exam_id, reader_id, labels, quality, version, measured, spans, fs in rows:
         reads.setdefault(exam_id, []).append(
             {
                 "reader": usernames[reader_id],
                 "labels": labels,
                 "quality": quality,
                 "version": version,
+                "measurements": measured,
+                "evidence": [_in_samples(span, fs) for span in spans],
             }
         )
     for entries in reads.values():
@@ -282,6 +291,15 @@ def _provenance(
         for exam_id, user_id, labels, note, version in adjudication_rows
     }
     return reads, adjudications
+
+
+def _in_samples(span: dict[str, Any], sampling_rate: float) -> dict[str, Any]:
+    """An evidence span with its times also as sample indices (from 0) of the record."""
+    return {
+        **span,
+        "start_sample": round(span["start"] * sampling_rate),
+        "end_sample": round(span["end"] * sampling_rate),
+    }
 
 
 def _write_jsonl(
@@ -338,7 +356,8 @@ def write_export(
 
     CSV: ``exam_id, patient_pseudonym``, one 0/1 column per class code in taxonomy
     order, ``consensus_method``. JSONL: one object per exam with the consensus,
-    each reader's labels, the adjudication and the taxonomy version. Exams without
+    each reader's labels, measurements and evidence (times in seconds and in
+    samples), the adjudication and the taxonomy version. Exams without
     a consensus are left out unless ``include_unresolved`` (their class cells are
     then empty / their labels null). ``pseudonymous`` writes each exam's keyed
     pseudonym (``exam_pseudonym``) in place of its source ``exam_id``, for

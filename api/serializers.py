@@ -308,6 +308,20 @@ class DecisionInputSerializer(serializers.Serializer):
     duration_ms = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MS
     )
+    # Shapes only here; the rules (names, ranges, codes, leads) are clean_read's,
+    # shared with the import path.
+    measurements = serializers.JSONField(
+        required=False,
+        default=dict,
+        help_text=_("Intervals in ms by name: RR, PR, QRS, QT, QTc."),
+    )
+    evidence = serializers.JSONField(
+        required=False,
+        default=list,
+        help_text=_(
+            "Where a chosen class is seen: [{code, start, end (s), leads: [name…]}]."
+        ),
+    )
 
 
 class DecisionSerializer(serializers.Serializer):
@@ -318,6 +332,8 @@ class DecisionSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
     quality = serializers.ListField(child=serializers.CharField())
     comment = serializers.CharField()
+    measurements = serializers.DictField(child=serializers.FloatField())
+    evidence = serializers.ListField(child=serializers.DictField())
     duration_ms = serializers.IntegerField(allow_null=True)
     version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -337,6 +353,8 @@ class RevisionSerializer(serializers.ModelSerializer):
             "new_labels",
             "old_quality",
             "new_quality",
+            "measurements",
+            "evidence",
             "note",
             "source",
         ]
@@ -347,6 +365,8 @@ class ReaderDecisionSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
     quality = serializers.ListField(child=serializers.CharField())
     comment = serializers.CharField()
+    measurements = serializers.DictField(child=serializers.FloatField())
+    evidence = serializers.ListField(child=serializers.DictField())
 
 
 class AdjudicationQueueItemSerializer(serializers.Serializer):

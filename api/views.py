@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from django.contrib.auth import authenticate, user_logged_in
@@ -38,6 +37,7 @@ from annotator.models.paging import id_page
 from annotator.roles import is_manager
 from api import health, tokens
 from api import serializers as s
+from api.adjudication import queue_items
 from api.errors import PreconditionRequired
 from api.permissions import IsManager
 from api.reads import ReadSerializer
@@ -366,7 +366,7 @@ class CampaignViewSet(
             count += campaign.n_adjudicated
         paginator = QueuePagination(count, campaign.display_filters)
         page = paginator.paginate_queryset(links, request, view=self)
-        return paginator.get_paginated_response(_queue_items(campaign, page))
+        return paginator.get_paginated_response(queue_items(campaign, page))
 
     @extend_schema(
         request=s.AdjudicationInputSerializer, responses={200: s.AdjudicationSerializer}
@@ -400,53 +400,6 @@ def _default_taxonomy() -> TaxonomyVersion:
     from annotator.taxonomy import load_default_taxonomy
 
     return load_default_taxonomy()
-
-
-def _queue_items(campaign: Campaign, links: list[CampaignExam]) -> list[dict[str, Any]]:
-    exam_ids = [link.exam_id for link in links]
-    decisions: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for d in (
-        Decision.objects.filter(
-            assignment__campaign=campaign,
-            assignment__exam_id__in=exam_ids,
-            assignment__status=Assignment.Status.SUBMITTED,
-        )
-        .select_related("assignment__reader")
-        .order_by("assignment__reader__username")
-    ):
-        decisions[d.assignment.exam_id].append(
-            {
-                "reader": d.assignment.reader.username,
-                "labels": d.labels,
-                "quality": d.quality,
-                "comment": d.comment,
-            }
-        )
-    adjudications = {
-        a.exam_id: {
-            "labels": a.labels,
-            "note": a.note,
-            "adjudicator": a.adjudicator.username,
-            "version": a.version,
-        }
-        for a in campaign.adjudications.filter(exam_id__in=exam_ids).select_related(
-            "adjudicator"
-        )
-    }
-    return [
-        {
-            "exam": link.exam_id,
-            "display_key": link.exam.display_key,
-            "acquired_on": link.exam.acquired_on
-            if campaign.show_acquisition_date
-            else None,
-            "state": link.consensus_state,
-            "decisions": decisions[link.exam_id],
-            "disagreeing_classes": link.disagreeing_classes,
-            "adjudication": adjudications.get(link.exam_id),
-        }
-        for link in links
-    ]
 
 
 class AssignmentViewSet(

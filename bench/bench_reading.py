@@ -71,7 +71,12 @@ window.addEventListener('keydown', (e) => {
 
 
 def seed(out: Path) -> None:
-    """Migrate, one reader, a campaign of synthetic exams; write its id."""
+    """Migrate, one reader, a campaign of synthetic exams; write its id.
+
+    Runs in the checkout named by PYTHONPATH (the baseline's or this one), ahead
+    of the repository the benchmark modules put on the path.
+    """
+    sys.path.insert(0, os.environ["PYTHONPATH"])
     import django
 
     django.setup()
@@ -157,8 +162,18 @@ class Reader:
         page.fill("#id_password", PASSWORD)
         page.keyboard.press("Enter")
         page.wait_for_url(f"{url}/")
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(error.stack or str(error)))
+        page.on(
+            "console",
+            lambda m: m.type == "error" and errors.append(m.text),
+        )
         page.goto(f"{url}/read/{campaign}/")
-        page.wait_for_function("window.__bench.drawn.length >= 1")
+        try:
+            page.wait_for_function("window.__bench.drawn.length >= 1")
+        except Exception as exc:
+            alert = page.inner_text("#alert") if page.locator("#alert").count() else ""
+            raise RuntimeError(f"{url}: no ECG drawn ({alert!r}, {errors})") from exc
         self.page = page
 
     def submit_and_next(self, steps: int) -> list[float]:

@@ -19,6 +19,8 @@ SHARED_MODULES = (
     "viewer-signal.js",
     "viewer-calipers.js",
     "viewer-controls.js",
+    "viewer-evidence.js",
+    "measurements.js",
     "taxonomy-picker.js",
     "read-form.js",
     "read-drafts.js",

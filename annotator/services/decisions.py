@@ -53,13 +53,13 @@ def submit_decision(
             Assignment.objects.filter(pk=assignment.pk, reader_id=reader.pk),
             of=("self",),
         )
-        .select_related("campaign__taxonomy")
+        .select_related("campaign__taxonomy", "exam")
         .first()
     )
     if member_id is None or assignment is None:
         raise NotFound("No such assignment among yours.")
     campaign = assignment.campaign
-    values = clean_read(campaign, read)
+    values = clean_read(campaign, assignment.exam, read)
     values["fast"] = campaign.is_fast_read(values["duration_ms"])
     tally = Tally()
     if assignment.status == Assignment.Status.SUBMITTED:
@@ -141,6 +141,8 @@ def _revise(
         old_quality=before.quality if before else None,
         new_quality=values["quality"],
         fast=values.get("fast", False),
+        measurements=values["measurements"],
+        evidence=values["evidence"],
         note=values["comment"],
         source=source,
         created_at=now,
@@ -176,7 +178,9 @@ def edit_decision(
     whatever the consensus.
     """
     decision = (
-        Decision.objects.select_related("assignment__campaign__taxonomy")
+        Decision.objects.select_related(
+            "assignment__campaign__taxonomy", "assignment__exam"
+        )
         .filter(pk=decision.pk, reader_id=reader.pk)
         .first()
     )
@@ -186,7 +190,7 @@ def edit_decision(
         raise _stale(decision, expected_version)
     assignment = decision.assignment
     campaign = assignment.campaign
-    values = clean_read(campaign, read)
+    values = clean_read(campaign, assignment.exam, read)
     if values["duration_ms"] is None:
         values["duration_ms"] = decision.duration_ms  # an edit keeps the time
     link = sql.lock_link(campaign.pk, assignment.exam_id)
@@ -224,7 +228,7 @@ def record_reading(
     The reader must be one of the campaign's readers.
     """
     member = lock_reader(campaign, reader)
-    values = clean_read(campaign, read)
+    values = clean_read(campaign, exam, read)
     existing = (
         Decision.objects.filter(
             assignment__campaign=campaign, assignment__exam=exam, reader_id=reader.pk

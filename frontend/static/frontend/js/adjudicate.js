@@ -16,6 +16,8 @@ import {
 } from "./dom.js";
 import { EcgViewer } from "./viewer.js";
 import { keyRows } from "./viewer-controls.js";
+import { Evidence, evidenceLegend, PALETTE } from "./viewer-evidence.js";
+import { readersMeasurements } from "./measurements.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
 
 const root = document.getElementById("adjudicate");
@@ -34,8 +36,10 @@ const state = {
   index: -1,
   exams: new Map(),
   busy: false,
+  colours: new Map(), // reader -> colour, the same on every exam of the session
 };
 let viewer = null; // made when its box is first shown, so it starts at its real width
+let evidence = null; // the readers' evidence drawn on the viewer's tracing
 
 const picker = new TaxonomyPicker({
   list: $("class-list"),
@@ -156,6 +160,7 @@ async function openItem(index, { focus = false } = {}) {
   $("prev").disabled = index === 0;
   $("next").disabled = index === state.items.length - 1 && !state.hasMore;
   renderReads(item);
+  renderEvidence(item);
   prefill(item);
   $("form-status").textContent = "";
   const url = new URL(location.href);
@@ -198,7 +203,23 @@ async function prefetch(id) {
 
 function theViewer() {
   viewer ??= new EcgViewer($("viewer"));
+  evidence ??= new Evidence(viewer, { tool: false });
   return viewer;
+}
+
+function colourOf(reader) {
+  if (!state.colours.has(reader)) state.colours.set(reader, PALETTE[state.colours.size % PALETTE.length]);
+  return state.colours.get(reader);
+}
+
+/** Each reader's evidence on the tracing in their colour, and their measurements. */
+function renderEvidence(item) {
+  const groups = item.decisions.map((d) => ({ label: d.reader, colour: colourOf(d.reader), spans: d.evidence ?? [] }));
+  theViewer();
+  evidence.show(groups);
+  const marked = groups.filter((g) => g.spans.length);
+  $("evidence-legend").replaceChildren(marked.length ? evidenceLegend(groups) : "");
+  $("reader-measures").replaceChildren(readersMeasurements(item.decisions, colourOf) ?? "");
 }
 
 function renderMeta(exam, item) {

@@ -2,7 +2,7 @@
  * The labeling page's panel as a form: what one read holds (classes from the
  * picker, signal-quality flags, the comment), set, cleared and kept as a draft.
  *
- *   const panel = new ReadForm({ form, picker, comment, qualityChips, draftOf });
+ *   const panel = new ReadForm({ form, picker, comment, qualityChips, draftOf, parts });
  *   panel.read              // {labels, quality, comment} as the API takes them
  *   panel.reset(); panel.restore(read);
  *   panel.toggleQuality("noise")   // a flag's shortcut; returns its label and state
@@ -21,8 +21,9 @@ const DRAFT_DELAY_MS = 150;
 const COMMENT_MAX_PX = 320;
 
 export class ReadForm {
-  constructor({ form, picker, comment, qualityChips, draftOf }) {
+  constructor({ form, picker, comment, qualityChips, draftOf, parts = {} }) {
     this.form = form;
+    this.parts = parts; // more of a read, by field: {read(), set(value), clear()}
     this.picker = picker;
     this.comment = comment;
     this.qualityChips = qualityChips;
@@ -43,6 +44,7 @@ export class ReadForm {
       labels: this.picker.codes,
       quality: this.qualityInputs.filter((i) => i.checked).map((i) => i.value),
       comment: this.comment.value.trim(),
+      ...Object.fromEntries(Object.entries(this.parts).map(([name, part]) => [name, part.read()])),
     };
   }
 
@@ -53,6 +55,7 @@ export class ReadForm {
     this.picker.clearSearch();
     for (const input of this.qualityInputs) input.checked = false;
     this.comment.value = "";
+    for (const part of Object.values(this.parts)) part.clear();
     this.changed();
   }
 
@@ -62,6 +65,7 @@ export class ReadForm {
     const quality = read.quality ?? [];
     for (const input of this.qualityInputs) input.checked = quality.includes(input.value);
     this.comment.value = read.comment ?? "";
+    for (const [name, part] of Object.entries(this.parts)) if (read[name] !== undefined) part.set(read[name]);
     this.changed();
   }
 

@@ -21,6 +21,8 @@
 import { ageText, api, dayText, el, examTitle, gettext, interpolate, isTextField, showMeasurements } from "./dom.js";
 import { EcgViewer } from "./viewer.js";
 import { keyRows } from "./viewer-controls.js";
+import { Evidence } from "./viewer-evidence.js";
+import { MeasureTable } from "./measurements.js";
 import { TaxonomyPicker } from "./taxonomy-picker.js";
 import { clearDraft, loadDraft, pruneDrafts } from "./read-drafts.js";
 import { foldablePanel, ReadForm } from "./read-form.js";
@@ -106,6 +108,16 @@ const picker = new TaxonomyPicker({
   onEmptyEnter: () => submit(),
 });
 
+// --- Measurements and evidence (measurements.js, viewer-evidence.js) ------------------
+
+const measure = new MeasureTable($("measure"), viewer, { announce: say });
+const evidence = new Evidence(viewer, {
+  classes: () => picker.codes.map((code) => ({ code, name: picker.name(code) })),
+  list: $("evidence-list"),
+  watch: $("chosen"),
+  announce: say,
+});
+
 // The panel's read; its draft is the current claim's, never a reopened read's.
 const panel = new ReadForm({
   form,
@@ -113,6 +125,10 @@ const panel = new ReadForm({
   comment,
   qualityChips: $("chosen-quality"),
   draftOf: () => (state.current && !state.editing ? state.current.assignment : null),
+  parts: {
+    measurements: { read: () => measure.values, set: (v) => measure.set(v), clear: () => measure.clear() },
+    evidence: { read: () => evidence.kept(), set: (v) => evidence.set(v), clear: () => evidence.clear() },
+  },
 });
 
 function fillHelp(classes) {

@@ -192,7 +192,8 @@ export function paperTraces(paper, mode, view, segmentAt) {
           type: "scatter",
           mode: "lines",
           name,
-          meta: { lead, row: r, column: c, rhythm, start: a, end: b, gain: leadGain(paper, lead), inverted: scale < 0 },
+          // rowY: the row's extent in paper µV, where evidence bands go (viewer-evidence.js)
+          meta: { lead, row: r, column: c, rhythm, start: a, end: b, gain: leadGain(paper, lead), inverted: scale < 0, rowY: [(top - pitch) * uvPerMm, top * uvPerMm] },
           ...(data.x ? { x: data.x } : { x0: data.x0, dx: data.dx }),
           y: data.y,
           line: { color: PAPER_COLOURS.trace, width: 1.2, simplify: data.simplify },
