@@ -22,6 +22,7 @@ class Migration(migrations.Migration):
             name="evidence",
             field=models.JSONField(
                 blank=True,
+                db_default=models.Value([], output_field=models.JSONField()),
                 default=list,
                 help_text="Where a chosen class is seen: {code, start, end (s), leads}.",
             ),
@@ -29,13 +30,14 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="decision",
             name="fast",
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
             model_name="decision",
             name="measurements",
             field=models.JSONField(
                 blank=True,
+                db_default=models.Value({}, output_field=models.JSONField()),
                 default=dict,
                 help_text="Intervals the reader measured, in ms: RR, PR, QRS, QT, QTc.",
             ),
@@ -74,18 +76,28 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="labelrevision",
             name="evidence",
-            field=models.JSONField(blank=True, default=list),
+            field=models.JSONField(
+                blank=True,
+                db_default=models.Value([], output_field=models.JSONField()),
+                default=list,
+            ),
         ),
         migrations.AddField(
             model_name="labelrevision",
             name="fast",
             field=models.BooleanField(
-                default=False, help_text="Submitted within the campaign's minimum time."
+                db_default=False,
+                default=False,
+                help_text="Submitted within the campaign's minimum time.",
             ),
         ),
         migrations.AddField(
             model_name="labelrevision",
             name="measurements",
-            field=models.JSONField(blank=True, default=dict),
+            field=models.JSONField(
+                blank=True,
+                db_default=models.Value({}, output_field=models.JSONField()),
+                default=dict,
+            ),
         ),
     ]

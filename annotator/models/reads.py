@@ -119,17 +119,19 @@ class Decision(models.Model):
     comment = models.TextField(blank=True)
     measurements = models.JSONField(
         default=dict,
+        db_default=models.Value({}, output_field=models.JSONField()),
         blank=True,
         help_text="Intervals the reader measured, in ms: RR, PR, QRS, QT, QTc.",
     )
     evidence = models.JSONField(
         default=list,
+        db_default=models.Value([], output_field=models.JSONField()),
         blank=True,
         help_text="Where a chosen class is seen: {code, start, end (s), leads}.",
     )
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     # Submitted sooner than the campaign's minimum reading time (kept, not refused).
-    fast = models.BooleanField(default=False)
+    fast = models.BooleanField(default=False, db_default=False)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -284,11 +286,22 @@ class LabelRevision(models.Model):
     new_labels = models.JSONField()
     old_quality = models.JSONField(null=True, blank=True)
     new_quality = models.JSONField(default=list, blank=True)
-    # The version's measurements and evidence (reads only), as stored.
-    measurements = models.JSONField(default=dict, blank=True)
-    evidence = models.JSONField(default=list, blank=True)
+    # The version's measurements and evidence (reads only), as stored; the
+    # database defaults keep rows written outside the ORM complete.
+    measurements = models.JSONField(
+        default=dict,
+        db_default=models.Value({}, output_field=models.JSONField()),
+        blank=True,
+    )
+    evidence = models.JSONField(
+        default=list,
+        db_default=models.Value([], output_field=models.JSONField()),
+        blank=True,
+    )
     fast = models.BooleanField(
-        default=False, help_text="Submitted within the campaign's minimum time."
+        default=False,
+        db_default=False,
+        help_text="Submitted within the campaign's minimum time."
     )
     note = models.TextField(blank=True)
     source = models.CharField(
