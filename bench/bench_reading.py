@@ -53,7 +53,6 @@ from bench_viewer import (
 SECTION = "## Reading: submit-and-next and Previous read (issue: complete read)"
 PASSWORD = "bench-reading-password"
 BASELINE = "5083b6a"  # main before the complete read (issue 11)
-EXAMS = 14  # per side: the submit steps of all rounds, and one left
 STEPS = 3  # submits per round and side
 INIT_SCRIPT = """
 window.__bench = {drawn: [], enter: null, back: null, opened: []};
@@ -70,7 +69,7 @@ window.addEventListener('keydown', (e) => {
 # --- Seeding (child process with Django, in the checkout being measured) ----------
 
 
-def seed(out: Path) -> None:
+def seed(out: Path, n_exams: int) -> None:
     """Migrate, one reader, a campaign of synthetic exams; write its id.
 
     Runs in the checkout named by PYTHONPATH (the baseline's or this one), ahead
@@ -90,7 +89,7 @@ def seed(out: Path) -> None:
     call_command("collectstatic", verbosity=0, interactive=False)
     reader = User.objects.create_user("bench", password=PASSWORD)
     reader.groups.add(Group.objects.get_or_create(name="reader")[0])
-    exams = [synthetic_exam(seed=200 + i) for i in range(EXAMS)]
+    exams = [synthetic_exam(seed=200 + i) for i in range(n_exams)]
     campaign = services.create_campaign(
         name="reading",
         taxonomy=load_default_taxonomy(),
@@ -128,14 +127,14 @@ def checkout(ref: str) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def side(source: Path, name: str) -> Iterator[tuple[str, int]]:
+def side(source: Path, name: str, n_exams: int) -> Iterator[tuple[str, int]]:
     """Seed and serve the checkout at ``source``: (its URL, the campaign id)."""
     folder = Path(tempfile.mkdtemp(prefix=f"bench-reading-{name}-"))
     env = {**server_env(folder, f"bench-reading-{name}"), "PYTHONPATH": str(source)}
     try:
         ids = folder / "ids.json"
         subprocess.run(
-            [sys.executable, __file__, "--seed", str(ids)],
+            [sys.executable, __file__, "--seed", str(ids), "--exams", str(n_exams)],
             cwd=source,
             env=env,
             check=True,
@@ -230,10 +229,11 @@ class Reader:
 def run(args: argparse.Namespace) -> str:
     from playwright.sync_api import sync_playwright
 
+    exams = STEPS * args.rounds + 2  # every submit of every round, and one left
     with (
         checkout(args.baseline) as base_source,
-        side(base_source, "baseline") as (base_url, base_campaign),
-        side(REPO, "current") as (url, campaign),
+        side(base_source, "baseline", exams) as (base_url, base_campaign),
+        side(REPO, "current", exams) as (url, campaign),
         sync_playwright() as playwright,
     ):
         machine = wait_for_quiet_machine(args.max_load)
@@ -327,9 +327,10 @@ def main() -> None:
         default=os.environ.get("CHROMIUM") or shutil.which("chromium") or "chromium",
     )
     parser.add_argument("--seed", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--exams", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
-        seed(args.seed)
+        seed(args.seed, args.exams)
         return
     section = run(args)
     if args.write:

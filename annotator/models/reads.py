@@ -301,7 +301,7 @@ class LabelRevision(models.Model):
     fast = models.BooleanField(
         default=False,
         db_default=False,
-        help_text="Submitted within the campaign's minimum time."
+        help_text="Submitted within the campaign's minimum time.",
     )
     note = models.TextField(blank=True)
     source = models.CharField(
