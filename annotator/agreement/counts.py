@@ -22,10 +22,12 @@ _BOOT_BLOCK = 1 << 14  # exams per block when bootstrapping
 _F32_EXACT = 1 << 24  # float32 sums of non-negative integers are exact below this
 
 
-def _shapes(n_readers: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+def _shapes(
+    n_readers: int, n_classes: int, groups: Groups = ()
+) -> dict[str, tuple[int, ...]]:
     j, k = n_readers, n_classes
     p = j * (j - 1) // 2
-    return {
+    fields = {
         "T": (j + 1,),  # exams read by n readers, n = 0..J
         "X": (j + 1, k),  # sum of s over those exams
         "Q": (j + 1, k),  # sum of s^2
@@ -37,7 +39,27 @@ def _shapes(n_readers: int, n_classes: int) -> dict[str, tuple[int, ...]]:
         "R1": (j, k),  # ... that the reader read as yes
         "C1": (j, k),  # ... whose consensus is yes
         "TP": (j, k),  # ... both
+        # Against a reference standard (exams the reader read whose reference for
+        # the class is known), and each pair's errors for McNemar's test.
+        "GN": (j, k),  # exams the reader read with a reference
+        "G1": (j, k),  # ... that the reader read as yes
+        "GC": (j, k),  # ... whose reference is yes
+        "GTP": (j, k),  # ... both
+        "MB": (p, k),  # exams both read with a reference: first wrong, second right
+        "MC": (p, k),  # ... first right, second wrong
+        "GE": (k,),  # exams with a reference
     }
+    # Per exclusive group g of C classes, C + 1 categories (the last "none"):
+    # n_c = readers of the exam in category c.
+    for g, members in enumerate(groups):
+        c = len(members) + 1
+        fields[f"G{g}X"] = (j + 1, c)  # sum of n_c over exams read by n readers
+        fields[f"G{g}Q"] = (j + 1,)  # sum of sum_c n_c^2
+        fields[f"G{g}PC"] = (p, c * c)  # pair's (first, second) category table
+    return fields
+
+
+Groups = tuple[tuple[int, ...], ...]
 
 
 @dataclass(eq=False)
@@ -58,15 +80,19 @@ class Counts:
     seed: int
     point: dict[str, NDArray[np.float64]]
     boot: dict[str, NDArray[np.float64]] | None = None
+    has_reference: bool = False
+    groups: Groups = ()  # class indices of each exclusive group counted
 
     def __add__(self, other: Counts) -> Counts:
         return merge(self, other)
 
 
-def _empty(n_readers: int, n_classes: int, lead: tuple[int, ...] = ()) -> dict:
+def _empty(
+    n_readers: int, n_classes: int, groups: Groups = (), lead: tuple[int, ...] = ()
+) -> dict:
     return {
         name: np.zeros(lead + shape)
-        for name, shape in _shapes(n_readers, n_classes).items()
+        for name, shape in _shapes(n_readers, n_classes, groups).items()
     }
 
 
@@ -76,7 +102,15 @@ def merge(a: Counts, b: Counts) -> Counts:
     Raises ValueError when the chunks disagree on readers, classes, whether a
     consensus was given, or the bootstrap (replicates and seed).
     """
-    for attr in ("n_readers", "n_classes", "has_consensus", "n_bootstrap", "seed"):
+    for attr in (
+        "n_readers",
+        "n_classes",
+        "has_consensus",
+        "has_reference",
+        "groups",
+        "n_bootstrap",
+        "seed",
+    ):
         if getattr(a, attr) != getattr(b, attr):
             raise ValueError(f"cannot merge counts with different {attr}")
     boot = None
@@ -90,6 +124,8 @@ def merge(a: Counts, b: Counts) -> Counts:
         a.seed,
         {name: a.point[name] + b.point[name] for name in a.point},
         boot,
+        a.has_reference,
+        a.groups,
     )
 
 
@@ -137,17 +173,53 @@ class _Group:
     columns: list[_Column]
 
 
+def _categories(
+    read: NDArray[np.bool_], yes: NDArray[np.bool_], groups: Groups
+) -> list[NDArray[np.intp]]:
+    """Each exclusive group's category per exam and reader (E, J): the position of
+    the chosen class in the group, the group's size for none, -1 where not read."""
+    out = []
+    for members in groups:
+        chosen = yes[:, :, list(members)]
+        many = chosen.sum(axis=2) > 1
+        if many.any():
+            e, j = np.argwhere(many)[0]
+            raise ValueError(
+                f"reader {j} chose two classes of one exclusive group on exam {e}"
+            )
+        category = np.where(chosen.any(axis=2), chosen.argmax(axis=2), len(members))
+        out.append(np.where(read, category, -1))
+    return out
+
+
+def _category_counts(category: NDArray[np.intp], size: int) -> NDArray[np.uint8]:
+    """Readers per category (E, size) from categories (E, J); -1 counts nowhere."""
+    counts = np.zeros((category.shape[0], size), np.uint8)
+    for c in range(size):
+        counts[:, c] = (category == c).sum(axis=1)
+    return counts
+
+
 def _groups(
     read: NDArray[np.bool_],
     yes: NDArray[np.bool_],
     consensus: NDArray[np.int8] | None,
     pairs: Sequence[tuple[int, int]],
+    reference: NDArray[np.int8] | None = None,
+    groups: Groups = (),
 ) -> Iterator[_Group]:
     """Features of a block: by number of readers, per reader pair, per reader."""
     n_exams, n_readers, _ = yes.shape
     n = read.sum(axis=1)
     yes8 = yes.view(np.uint8)
     s = yes8.sum(axis=1, dtype=np.uint8 if n_readers < 256 else np.uint16)
+    categories = _categories(read, yes, groups)
+    sizes = [len(members) + 1 for members in groups]
+    counted = [
+        _category_counts(c, size) for c, size in zip(categories, sizes, strict=True)
+    ]
+    ref_resolved = None if reference is None else reference >= 0
+    ref_positive = None if reference is None else reference == 1
     values = np.unique(n)
     for v in values.tolist():
         rows = None if len(values) == 1 else np.flatnonzero(n == v)
@@ -158,44 +230,67 @@ def _groups(
             _Column(("s", v), sv, [("X", (v,))]),
             _Column(("s2", v), sq * sq, [("Q", (v,))]),
         ]
+        if ref_resolved is not None and v >= 1:
+            rv = ref_resolved if rows is None else ref_resolved[rows]
+            columns.append(_Column(("referenced", v), rv, [("GE", ())]))
+        for g, per_category in enumerate(counted):
+            nc = per_category if rows is None else per_category[rows]
+            wide = nc.astype(np.uint16 if v <= 255 else np.uint32)
+            columns += [
+                _Column(("gx", g, v), nc, [(f"G{g}X", (v,))]),
+                _Column(("gq", g, v), (wide * wide).sum(axis=1), [(f"G{g}Q", (v,))]),
+            ]
         yield _Group(rows, len(sv), max(v * v, 1), columns)
     for p, (a, b) in enumerate(pairs):
         both = read[:, a] & read[:, b]
         count = int(np.count_nonzero(both))
         if count == 0:
             continue
-        if count == n_exams:
-            rows, ya, yb = None, yes[:, a], yes[:, b]
-        else:
-            rows = np.flatnonzero(both)
-            ya, yb = yes[rows, a], yes[rows, b]
+        rows = None if count == n_exams else np.flatnonzero(both)
+        pick = slice(None) if rows is None else rows
+        ya, yb = yes[pick, a], yes[pick, b]
         columns = [
             _Column(("ones",), None, [("PN", (p,))]),
             _Column(("yes", a), ya, [("PA", (p,))]),
             _Column(("yes", b), yb, [("PB", (p,))]),
             _Column(("both", a, b), ya & yb, [("P11", (p,))]),
         ]
+        if reference is not None:
+            known, truth = ref_resolved[pick], ref_positive[pick]
+            wrong_a, wrong_b = ya != truth, yb != truth
+            columns += [
+                _Column(("mb", a, b), wrong_a & ~wrong_b & known, [("MB", (p,))]),
+                _Column(("mc", a, b), ~wrong_a & wrong_b & known, [("MC", (p,))]),
+            ]
+        for g, (category, size) in enumerate(zip(categories, sizes, strict=True)):
+            cell = category[pick, a] * size + category[pick, b]
+            table = cell[:, None] == np.arange(size * size)
+            columns.append(_Column(("gpc", g, a, b), table, [(f"G{g}PC", (p,))]))
         yield _Group(rows, count, 1, columns)
-    if consensus is None:
-        return
-    resolved_all, positive_all = consensus >= 0, consensus == 1
+    against = []
+    if consensus is not None:
+        against.append(("", consensus >= 0, consensus == 1, ("RN", "R1", "C1", "TP")))
+    if reference is not None:
+        against.append(("g", ref_resolved, ref_positive, ("GN", "G1", "GC", "GTP")))
     for j in range(n_readers):
         count = int(np.count_nonzero(read[:, j]))
         if count == 0:
             continue
-        if count == n_exams:
-            rows, resolved, positive, yj = None, resolved_all, positive_all, yes[:, j]
-        else:
-            rows = np.flatnonzero(read[:, j])
-            resolved, positive = resolved_all[rows], positive_all[rows]
-            yj = yes[rows, j]
-        columns = [
-            _Column(("resolved",), resolved, [("RN", (j,))]),
-            _Column(("yes&resolved", j), yj & resolved, [("R1", (j,))]),
-            _Column(("positive",), positive, [("C1", (j,))]),
-            _Column(("yes&positive", j), yj & positive, [("TP", (j,))]),
-        ]
-        yield _Group(rows, count, 1, columns)
+        rows = None if count == n_exams else np.flatnonzero(read[:, j])
+        pick = slice(None) if rows is None else rows
+        yj = yes[pick, j]
+        columns = []
+        for tag, resolved_all, positive_all, names in against:
+            resolved, positive = resolved_all[pick], positive_all[pick]
+            known, said, true, both = names
+            columns += [
+                _Column((tag + "resolved",), resolved, [(known, (j,))]),
+                _Column((tag + "yes&resolved", j), yj & resolved, [(said, (j,))]),
+                _Column((tag + "positive",), positive, [(true, (j,))]),
+                _Column((tag + "yes&positive", j), yj & positive, [(both, (j,))]),
+            ]
+        if columns:
+            yield _Group(rows, count, 1, columns)
 
 
 def _combined(groups: Iterator[_Group]) -> list[_Group]:
@@ -251,8 +346,10 @@ def _distinct(
     readings: NDArray[np.int8],
     consensus: NDArray[np.int8] | None,
     weights: NDArray,
-) -> tuple[NDArray[np.int8], NDArray[np.int8] | None, NDArray[np.float64]]:
-    """Exams with equal readings (and consensus) as one row weighing their sum.
+    reference: NDArray[np.int8] | None = None,
+) -> tuple[NDArray[np.int8], NDArray | None, NDArray[np.float64], NDArray | None]:
+    """Exams with equal readings (and consensus, reference) as one row weighing
+    their sum.
 
     Every count is a sum over exams of weight x feature, and an exam's features
     are a function of its readings and consensus, so exams that share both can
@@ -260,16 +357,17 @@ def _distinct(
     are integers) and the bootstrap's GEMM runs over the distinct rows only. A
     campaign's exams repeat a few thousand patterns (most reads agree), about
     1 row in 6 on a realistic 3-reader campaign. Returns (readings, consensus,
-    weights (B, distinct rows)) in no particular row order.
+    weights (B, distinct rows), reference) in no particular row order.
     """
     n_exams = readings.shape[0]
     if n_exams == 0:
-        return readings, consensus, weights.astype(np.float64)
+        return readings, consensus, weights.astype(np.float64), reference
     # Two bits per value (read, yes) identify -1 / 0 / 1 exactly.
     flat = readings.reshape(n_exams, -1)
     bits = [flat >= 0, flat == 1]
-    if consensus is not None:
-        bits += [consensus >= 0, consensus == 1]
+    for labels in (consensus, reference):
+        if labels is not None:
+            bits += [labels >= 0, labels == 1]
     # Fortran-ordered readings give Fortran-ordered bits and packed bytes; the
     # void view needs each row's bytes contiguous.
     packed = np.ascontiguousarray(np.packbits(np.concatenate(bits, axis=1), axis=1))
@@ -282,6 +380,7 @@ def _distinct(
         readings[first],
         None if consensus is None else consensus[first],
         summed,
+        None if reference is None else reference[first],
     )
 
 
@@ -319,6 +418,8 @@ def count_chunk(
     exam_keys: NDArray[np.integer] | None = None,
     bootstrap: int = 0,
     seed: int = 0,
+    reference: NDArray[np.int8] | None = None,
+    groups: Sequence[Sequence[int]] = (),
 ) -> Counts:
     """Sufficient statistics of a chunk of exams (see the module docstring).
 
@@ -330,6 +431,11 @@ def count_chunk(
     exam_keys: (E,) unique integer keys (database ids), required for a bootstrap;
         replicate weights are a function of the key (:func:`poisson_weights`).
     bootstrap: number of Poisson-bootstrap replicates B (0: none).
+    reference: optional (E, K) int8 reference standard, 1 / 0 / -1 unknown; adds
+        the per-reader tables against it and each pair's errors (McNemar).
+    groups: exclusive groups, each the class indices of one multi-category
+        choice (disjoint); a reader who chose none of a group's classes is in its
+        category "none", one who chose two is refused (ValueError).
 
     Raises ValueError on malformed input; never on degenerate data.
     """
@@ -343,13 +449,9 @@ def count_chunk(
     if wide and (readings.min() < -1 or readings.max() > 1):  # before int8 wraps
         raise ValueError("readings must be -1 (not read), 0 (no) or 1 (yes)")
     readings = readings.astype(np.int8, copy=False)
-    if consensus is not None:
-        consensus = np.asarray(consensus)
-        if consensus.shape != (n_exams, n_classes):
-            raise ValueError("consensus must have shape (exams, classes)")
-        if consensus.size and (consensus.min() < -1 or consensus.max() > 1):
-            raise ValueError("consensus must be -1 (unresolved), 0 or 1")
-        consensus = consensus.astype(np.int8, copy=False)
+    consensus = _labels("consensus", consensus, n_exams, n_classes)
+    reference = _labels("reference", reference, n_exams, n_classes)
+    group_indices = _check_groups(groups, n_classes)
     if bootstrap < 0:
         raise ValueError("bootstrap must be a number of replicates >= 0")
     if weights is not None:
@@ -371,36 +473,76 @@ def count_chunk(
             sl = slice(start, start + size)
             read, yes = _prepare(readings[sl], n_readers, n_classes)
             cons = None if consensus is None else consensus[sl]
-            yield sl, _combined(_groups(read, yes, cons, pairs))
+            ref = None if reference is None else reference[sl]
+            yield sl, _combined(_groups(read, yes, cons, pairs, ref, group_indices))
 
-    point = _empty(n_readers, n_classes)
+    point = _empty(n_readers, n_classes, group_indices)
     if weights is None:
         for _, groups in blocks(_POINT_BLOCK):
             for group in groups:
                 _add_exact(point, group)
     else:
-        point1 = _empty(n_readers, n_classes, (1,))
+        point1 = _empty(n_readers, n_classes, group_indices, (1,))
         for sl, groups in blocks(_POINT_BLOCK):
             for group in groups:
                 _add_weighted(point1, group, weights[None, sl], exact32=False)
         point = {name: value[0] for name, value in point1.items()}
     boot = None
     if bootstrap:
-        boot = _empty(n_readers, n_classes, (bootstrap,))
+        boot = _empty(n_readers, n_classes, group_indices, (bootstrap,))
         for start in range(0, n_exams, _BOOT_BLOCK):
             sl = slice(start, start + _BOOT_BLOCK)
             w = poisson_weights(exam_keys[sl], seed, bootstrap)
             block = readings[sl]
             cons = None if consensus is None else consensus[sl]
+            ref = None if reference is None else reference[sl]
             if weights is None:
-                block, cons, w = _distinct(block, cons, w)
+                block, cons, w, ref = _distinct(block, cons, w, ref)
             else:
                 # Real-valued weights: summing them first would change the
                 # rounding, so every exam keeps its row.
                 w = w * weights[None, sl]
             read, yes = _prepare(block, n_readers, n_classes)
-            for group in _combined(_groups(read, yes, cons, pairs)):
+            features = _groups(read, yes, cons, pairs, ref, group_indices)
+            for group in _combined(features):
                 _add_weighted(boot, group, w, exact32=weights is None)
     return Counts(
-        n_readers, n_classes, consensus is not None, bootstrap, seed, point, boot
+        n_readers,
+        n_classes,
+        consensus is not None,
+        bootstrap,
+        seed,
+        point,
+        boot,
+        reference is not None,
+        group_indices,
     )
+
+
+def _labels(
+    name: str, labels: NDArray | None, n_exams: int, n_classes: int
+) -> NDArray[np.int8] | None:
+    """A consensus or reference array (E, K) of 1 / 0 / -1, validated."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.shape != (n_exams, n_classes):
+        raise ValueError(f"{name} must have shape (exams, classes)")
+    if labels.size and (labels.min() < -1 or labels.max() > 1):
+        raise ValueError(f"{name} must be -1 (unknown), 0 or 1")
+    return labels.astype(np.int8, copy=False)
+
+
+def _check_groups(groups: Sequence[Sequence[int]], n_classes: int) -> Groups:
+    out, seen = [], set()
+    for members in groups:
+        members = tuple(int(k) for k in members)
+        if not members or len(set(members)) != len(members):
+            raise ValueError("each group is a non-empty list of distinct classes")
+        if min(members) < 0 or max(members) >= n_classes:
+            raise ValueError("group classes must be indices of the classes axis")
+        if seen & set(members):
+            raise ValueError("groups must not share classes")
+        seen |= set(members)
+        out.append(members)
+    return tuple(out)

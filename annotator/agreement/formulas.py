@@ -49,6 +49,19 @@ REASONS = (
     "the reader made no positive reads on exams with a consensus label",
     "no positive reads and no positive consensus labels on this reader's exams",
     "undefined for every class",
+    # Against a reference standard (annotator.agreement.reference).
+    "no exam read by this reader has a reference label for this class",
+    "no positive reference labels on this reader's exams",
+    "no negative reference labels on this reader's exams",
+    "the reader made no positive reads on exams with a reference label",
+    "the reader made no negative reads on exams with a reference label",
+    "no positive reads and no positive reference labels on this reader's exams",
+    "the two readers make the same errors on every shared exam with a reference",
+    # Exclusive groups (annotator.agreement.groups).
+    "expected agreement is 1: every read on exams with 2 or more readers is in "
+    "one category",
+    "expected agreement is 1: both readers chose one and the same category on "
+    "every shared exam",
 )
 _NO_CLASS = REASONS.index("undefined for every class")
 
