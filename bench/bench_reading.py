@@ -47,6 +47,7 @@ from bench_viewer import (
     median_range,
     replace_section,
     server_env,
+    submit_and_time,
     wait_for_quiet_machine,
 )
 
@@ -176,21 +177,9 @@ class Reader:
         self.page = page
 
     def submit_and_next(self, steps: int) -> list[float]:
-        page, times = self.page, []
-        for i in range(steps):
-            page.wait_for_timeout(800)  # the reader looks at the ECG
-            before = page.evaluate("window.__bench.drawn.length")
-            page.keyboard.press("s" if i % 2 else "a")
-            page.keyboard.press("Enter")
-            page.wait_for_function(
-                "(n) => window.__bench.drawn.length > n "
-                "&& window.__bench.drawn.at(-1).reason === 'load'",
-                arg=before,
-            )
-            times.append(
-                page.evaluate("window.__bench.drawn.at(-1).at - window.__bench.enter")
-            )
-        return times
+        return [
+            submit_and_time(self.page, "s" if i % 2 else "a", 800) for i in range(steps)
+        ]
 
     def previous_reads(self, steps: int) -> list[float]:
         """Backspace ``steps`` times: each the read before, editable on screen."""

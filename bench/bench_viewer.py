@@ -340,6 +340,21 @@ def median_range(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} [{min(values):.0f}-{max(values):.0f}]"
 
 
+def submit_and_time(page: Any, key: str, look_ms: int) -> float:
+    """Tick ``key`` after looking ``look_ms`` at the ECG, press Enter, and return
+    the ms from Enter to the next exam drawn (the init script's ``drawn`` log)."""
+    page.wait_for_timeout(look_ms)
+    before = page.evaluate("window.__bench.drawn.length")
+    page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "(n) => window.__bench.drawn.length > n "
+        "&& window.__bench.drawn.at(-1).reason === 'load'",
+        arg=before,
+    )
+    return page.evaluate("window.__bench.drawn.at(-1).at - window.__bench.enter")
+
+
 def first_draw(page: Any, url: str, timeout: float = 120_000) -> float:
     """Navigate and return ms from navigation start to the first draw."""
     page.goto(url, wait_until="commit")
@@ -409,18 +424,7 @@ class Bench:
         first_draw(page, self.read_url("flow"))
         times = []
         for i in range(runs):
-            page.wait_for_timeout(1000)  # the reader looks at the ECG
-            before = page.evaluate("window.__bench.drawn.length")
-            page.keyboard.press("s" if i % 2 else "a")
-            page.keyboard.press("Enter")
-            page.wait_for_function(
-                "(n) => window.__bench.drawn.length > n "
-                "&& window.__bench.drawn.at(-1).reason === 'load'",
-                arg=before,
-            )
-            times.append(
-                page.evaluate("window.__bench.drawn.at(-1).at - window.__bench.enter")
-            )
+            times.append(submit_and_time(page, "s" if i % 2 else "a", 1000))
         requests = len(signal_bytes(page))
         context.close()
         return times, requests

@@ -23,7 +23,7 @@ _F32_EXACT = 1 << 24  # float32 sums of non-negative integers are exact below th
 
 
 def _shapes(
-    n_readers: int, n_classes: int, groups: Groups = ()
+    n_readers: int, n_classes: int, groups: Groups = (), reference: bool = False
 ) -> dict[str, tuple[int, ...]]:
     j, k = n_readers, n_classes
     p = j * (j - 1) // 2
@@ -39,16 +39,19 @@ def _shapes(
         "R1": (j, k),  # ... that the reader read as yes
         "C1": (j, k),  # ... whose consensus is yes
         "TP": (j, k),  # ... both
-        # Against a reference standard (exams the reader read whose reference for
-        # the class is known), and each pair's errors for McNemar's test.
-        "GN": (j, k),  # exams the reader read with a reference
-        "G1": (j, k),  # ... that the reader read as yes
-        "GC": (j, k),  # ... whose reference is yes
-        "GTP": (j, k),  # ... both
-        "MB": (p, k),  # exams both read with a reference: first wrong, second right
-        "MC": (p, k),  # ... first right, second wrong
-        "GE": (k,),  # exams with a reference
     }
+    if reference:
+        fields |= {
+            # Against a reference standard (exams the reader read whose reference for
+            # the class is known), and each pair's errors for McNemar's test.
+            "GN": (j, k),  # exams the reader read with a reference
+            "G1": (j, k),  # ... that the reader read as yes
+            "GC": (j, k),  # ... whose reference is yes
+            "GTP": (j, k),  # ... both
+            "MB": (p, k),  # exams both read with a reference: first wrong, second right
+            "MC": (p, k),  # ... first right, second wrong
+            "GE": (k,),  # exams with a reference
+        }
     # Per exclusive group g of C classes, C + 1 categories (the last "none"):
     # n_c = readers of the exam in category c.
     for g, members in enumerate(groups):
@@ -88,12 +91,14 @@ class Counts:
 
 
 def _empty(
-    n_readers: int, n_classes: int, groups: Groups = (), lead: tuple[int, ...] = ()
+    n_readers: int,
+    n_classes: int,
+    groups: Groups = (),
+    lead: tuple[int, ...] = (),
+    reference: bool = False,
 ) -> dict:
-    return {
-        name: np.zeros(lead + shape)
-        for name, shape in _shapes(n_readers, n_classes, groups).items()
-    }
+    shapes = _shapes(n_readers, n_classes, groups, reference)
+    return {name: np.zeros(lead + shape) for name, shape in shapes.items()}
 
 
 def merge(a: Counts, b: Counts) -> Counts:
@@ -476,20 +481,21 @@ def count_chunk(
             ref = None if reference is None else reference[sl]
             yield sl, _combined(_groups(read, yes, cons, pairs, ref, group_indices))
 
-    point = _empty(n_readers, n_classes, group_indices)
+    has_reference = reference is not None
+    point = _empty(n_readers, n_classes, group_indices, (), has_reference)
     if weights is None:
         for _, groups in blocks(_POINT_BLOCK):
             for group in groups:
                 _add_exact(point, group)
     else:
-        point1 = _empty(n_readers, n_classes, group_indices, (1,))
+        point1 = _empty(n_readers, n_classes, group_indices, (1,), has_reference)
         for sl, groups in blocks(_POINT_BLOCK):
             for group in groups:
                 _add_weighted(point1, group, weights[None, sl], exact32=False)
         point = {name: value[0] for name, value in point1.items()}
     boot = None
     if bootstrap:
-        boot = _empty(n_readers, n_classes, group_indices, (bootstrap,))
+        boot = _empty(n_readers, n_classes, group_indices, (bootstrap,), has_reference)
         for start in range(0, n_exams, _BOOT_BLOCK):
             sl = slice(start, start + _BOOT_BLOCK)
             w = poisson_weights(exam_keys[sl], seed, bootstrap)
@@ -514,7 +520,7 @@ def count_chunk(
         seed,
         point,
         boot,
-        reference is not None,
+        has_reference,
         group_indices,
     )
 
