@@ -297,7 +297,8 @@ def report(
     table = "\n".join(lines)
     print(table)
     return (
-        f"{SECTION}\n\n```\n.venv/bin/python bench/bench_reading.py --write\n```\n\n"
+        f"{SECTION}\n\n```\n.venv/bin/python bench/bench_reading.py "
+        f"--rounds {args.rounds} --write\n```\n\n"
         f"Chromium headless (software rendering), 1920x1080; each side under gunicorn "
         f"(2 workers x 4 threads, DEBUG off) with its own SQLite database; "
         f"{args.rounds} alternating rounds of {STEPS} submits per side.\n\n"

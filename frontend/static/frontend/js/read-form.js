@@ -29,6 +29,7 @@ export class ReadForm {
     this.qualityChips = qualityChips;
     this.draftOf = draftOf;
     this.timer = null;
+    this.fittedText = null; // the comment text its height was fitted to
     for (const type of ["input", "change", "click"]) form.addEventListener(type, () => this.keep());
     form.addEventListener("change", () => this.changed());
     comment.addEventListener("input", () => this.changed());
@@ -98,9 +99,18 @@ export class ReadForm {
         );
       }),
     );
-    // The comment grows with its text (up to a limit, then it scrolls).
-    this.comment.style.height = "auto";
-    this.comment.style.height = `${Math.min(this.comment.scrollHeight + 2, COMMENT_MAX_PX)}px`;
+    this._fitComment();
+  }
+
+  /** The comment grows with its text (up to a limit, then it scrolls). Measured
+   * only when its text changed: reading its height lays the page out, which
+   * would slow every next exam. */
+  _fitComment() {
+    const text = this.comment.value;
+    if (text === this.fittedText) return;
+    this.fittedText = text;
+    this.comment.style.height = "";
+    if (text) this.comment.style.height = `${Math.min(this.comment.scrollHeight + 2, COMMENT_MAX_PX)}px`;
   }
 
   /** Save the draft shortly (typing is not slowed), if the form still holds the same read. */

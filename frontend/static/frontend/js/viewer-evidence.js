@@ -330,9 +330,10 @@ export class Evidence {
   render() {
     const axes = this.viewer.axes();
     if (!axes) return;
-    this.layer.setAttribute("width", axes.width);
-    this.layer.setAttribute("height", axes.height);
-    this.layer.setAttribute("viewBox", `0 0 ${axes.width} ${axes.height}`);
+    // Attributes and children are touched only when they change: each touch
+    // costs a layout on the way to the next exam.
+    const size = { width: String(axes.width), height: String(axes.height), viewBox: `0 0 ${axes.width} ${axes.height}` };
+    for (const [name, value] of Object.entries(size)) if (this.layer.getAttribute(name) !== value) this.layer.setAttribute(name, value);
     const px = (t) => ((t - axes.x[0]) / (axes.x[1] - axes.x[0])) * axes.width;
     const py = (y) => ((axes.y[1] - y) / (axes.y[1] - axes.y[0])) * axes.height;
     const cells = this.cells();
@@ -369,7 +370,7 @@ export class Evidence {
         }),
       );
     }
-    this.layer.replaceChildren(...marks);
+    if (marks.length || this.layer.firstChild) this.layer.replaceChildren(...marks);
   }
 
   _band(x0, x1, top, bottom, colour, stale, g, code, label) {
@@ -396,6 +397,8 @@ export class Evidence {
   /** The panel's list of spans, each with a remove button. */
   _list() {
     if (!this.list) return;
+    if (!this.spans.length && this.list.dataset.empty === "true") return; // already says "none"
+    this.list.dataset.empty = String(!this.spans.length);
     const chosen = new Set(this.classes().map((c) => c.code));
     this.list.replaceChildren(
       ...(this.spans.length
