@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import time
 from collections import Counter
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -20,6 +21,7 @@ from annotator.models import (
     Decision,
     LabelRevision,
 )
+from annotator.services import sql
 from tests import factories
 
 State = CampaignExam.ConsensusState
@@ -411,6 +413,81 @@ def test_eight_readers_racing_over_200_exams_give_each_exactly_two_reads():
     assert Decision.objects.count() == 400
     assert set(campaign.exam_links.values_list("n_assigned", "n_submitted")) == {(2, 2)}
     assert not campaign.exam_links.filter(is_open=True).exists()
+
+
+def _waiting_for_a_lock() -> int:
+    """Sessions of this database that wait for a lock (read afresh each time)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_waits_for_an_exam_in_flight_keeps_no_lock_on_it(postgres):
+    """The last open exam is held by a claim in flight; the next reader's claim
+    waits for it and, when that claim takes the last slot, finds nothing left.
+    It must not keep the row locked: two waiting claims that each kept rows
+    they had waited for then waited for each other (a deadlock under load)."""
+    cast = factories.make_cast()
+    exams = factories.make_exams(1)
+    campaign = factories.make_campaign(cast, exams, readers_per_exam=1)
+    exam = exams[0].pk
+    held, go, claimed, checked = (threading.Event() for _ in range(4))
+    outcome: dict = {}
+
+    def in_flight():  # another claim of the exam, not yet committed
+        try:
+            with transaction.atomic():
+                sql.lock_link(campaign.pk, exam)
+                held.set()
+                go.wait(10)
+                sql.take_slot(campaign.pk, exam, 1)
+        finally:
+            connection.close()
+
+    def waiting_claim():
+        try:
+            held.wait(10)
+            with transaction.atomic():  # hold the claim's locks until checked
+                outcome["claim"] = services.claim_next(
+                    campaign=campaign, reader=cast.reader1
+                )
+                claimed.set()
+                checked.wait(10)
+        except BaseException as exc:
+            outcome["error"] = exc
+            claimed.set()
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=in_flight),
+        threading.Thread(target=waiting_claim),
+    ]
+    for thread in threads:
+        thread.start()
+    held.wait(10)
+    deadline = time.monotonic() + 10
+    while not _waiting_for_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.set()
+    claimed.wait(10)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM annotator_campaignexam WHERE campaign_id = %s "
+                "AND exam_id = %s FOR NO KEY UPDATE NOWAIT",
+                [campaign.pk, exam],
+            )
+    finally:
+        checked.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert "error" not in outcome, outcome
+    assert outcome["claim"] is None
 
 
 def test_claiming_ahead_holds_at_most_one_more_exam(campaign, cast):

@@ -8,8 +8,9 @@ claim of one exam by one reader, and a reader's claims are serialised on
 their ``CampaignReader`` row.
 
 Locks are always taken in the same order — the reader's row, then
-assignments, then campaign-exam links, then the campaign row last (its
-counters) — and every lock on a row that foreign keys point at is
+assignments, then campaign-exam links (in exam order, and a claim keeps a
+lock only on the exams it takes or releases), then the campaign row last
+(its counters) — and every lock on a row that foreign keys point at is
 ``FOR NO KEY UPDATE``, which does not block the ``KEY SHARE`` checks that
 PostgreSQL runs for those keys at commit. That is what keeps concurrent
 sessions of one reader (tabs, scripts) from deadlocking.
@@ -30,7 +31,7 @@ from annotator.services import sql
 from annotator.services.locks import for_update, lock_reader
 from annotator.services.progress import Tally
 
-CLAIM_CANDIDATES = 8  # open exams tried per claim before concluding none is left
+CLAIM_CANDIDATES = 8  # open exams read per query while waiting for held ones
 STALE_BATCH = 500  # expired leases released per claim, at most
 
 
@@ -55,7 +56,8 @@ def _expire_leases(campaign: Campaign, now: dt.datetime, tally: Tally) -> int:
     """
     stale = sql.stale_claims(campaign.pk, now, STALE_BATCH)
     released = 0
-    for pk, exam_id in stale:
+    # Their exams' rows are updated in exam order, the order claims walk them.
+    for pk, exam_id in sorted(stale, key=lambda row: row[1]):
         # The status filter makes a release happen once, whoever gets here first.
         if Assignment.objects.filter(
             pk=pk, status=Assignment.Status.CLAIMED, lease_expires_at__lte=now
@@ -137,29 +139,77 @@ def _claim_from(
 ) -> Assignment | None:
     """Claim the first open exam after ``after`` that the reader does not hold.
 
-    Candidates come from the partial index of open exams, locked with
-    ``SKIP LOCKED`` where the database has it so concurrent readers do not
-    queue behind one another's rows; the conditional counter UPDATE decides.
+    First an exam that no other transaction holds, so concurrent readers do
+    not queue behind one another's rows. Nothing free does not mean nothing
+    left: the last open exams may be held by claims and submissions in
+    flight, which can leave them open, so then the claim waits for those.
     """
     overlap = campaign.readers_per_exam
+    exam_id = _take_free(campaign.pk, reader.pk, after, overlap)
+    if exam_id is None and sql.skips_locked_rows():
+        exam_id = _take_held(campaign.pk, reader.pk, after, overlap)
+    if exam_id is None:
+        return None
+    return _assign(campaign, reader, exam_id, now, lease, fresh=exam_id > cursor)
+
+
+def _take_free(
+    campaign_id: int, reader_id: Any, after: int, overlap: int
+) -> int | None:
+    """A slot on the first open exam that no other transaction has locked
+    (``SKIP LOCKED``, from the partial index of open exams); its id, or None.
+
+    On PostgreSQL the search runs in a savepoint, rolled back when it finds
+    nothing: a locking read keeps the rows it locked and then found filled
+    meanwhile, and a claim that goes on to wait must hold none of them (two
+    waiting claims that each kept such rows waited for each other). Without
+    row locks (SQLite) candidates come in batches and the counter UPDATE
+    decides.
+    """
+    skipping = sql.skips_locked_rows()
+    savepoint = transaction.savepoint() if skipping else None
     while True:
         batch = sql.open_exams(
-            campaign.pk, reader.pk, after=after, limit=CLAIM_CANDIDATES
+            campaign_id,
+            reader_id,
+            after=after,
+            limit=1 if skipping else CLAIM_CANDIDATES,
         )
-        if not batch and sql.skips_locked_rows():
-            # Nothing free does not mean nothing left: the last open exams may
-            # be locked by claims in flight, which can leave them open. Wait
-            # for those rows rather than tell the reader the campaign is done.
-            batch = sql.open_exams(
-                campaign.pk, reader.pk, after=after, limit=CLAIM_CANDIDATES, wait=True
-            )
+        if not batch:
+            if savepoint:
+                transaction.savepoint_rollback(savepoint)
+            return None
+        for _link, exam_id in batch:
+            if sql.take_slot(campaign_id, exam_id, overlap):
+                if savepoint:
+                    transaction.savepoint_commit(savepoint)
+                return exam_id
+        after = batch[-1][1]
+
+
+def _take_held(
+    campaign_id: int, reader_id: Any, after: int, overlap: int
+) -> int | None:
+    """Wait for the open exams that other transactions hold, in exam order, and
+    take a slot on the first that still has room; its id, or None.
+
+    Candidates are read without a lock; the counter UPDATE waits for each.
+    PostgreSQL locks a row it waited for before rechecking it, so each attempt
+    runs in a savepoint, rolled back when the exam filled meanwhile: the claim
+    keeps a lock only on the exam it takes.
+    """
+    while True:
+        batch = sql.open_exams(
+            campaign_id, reader_id, after=after, limit=CLAIM_CANDIDATES, lock=False
+        )
         if not batch:
             return None
         for _link, exam_id in batch:
-            if sql.take_slot(campaign.pk, exam_id, overlap):
-                return _assign(
-                    campaign, reader, exam_id, now, lease, fresh=exam_id > cursor
-                )
+            savepoint = transaction.savepoint()
+            if sql.take_slot(campaign_id, exam_id, overlap):
+                transaction.savepoint_commit(savepoint)
+                return exam_id
+            transaction.savepoint_rollback(savepoint)
         after = batch[-1][1]
 
 

@@ -134,11 +134,13 @@ def renew_oldest_claim(
 
 
 def open_exams(
-    campaign_id: int, reader_id: Any, *, after: int, limit: int, wait: bool = False
+    campaign_id: int, reader_id: Any, *, after: int, limit: int, lock: bool = True
 ) -> list[tuple[int, int]]:
     """(link id, exam id) of open exams after ``after`` that the reader does not
-    hold, in exam order, locked. Rows other claims have locked are skipped,
-    unless ``wait``: then the query waits for them and keeps those still open.
+    hold, in exam order. With ``lock`` the rows are locked and rows that other
+    transactions have locked are passed over (``SKIP LOCKED``); without it
+    nothing is locked or waited for, and the caller's conditional UPDATE
+    (``take_slot``) decides.
 
     The reader's own exams are looked up above ``after`` only, so the test
     stays a few rows however many exams the reader has read.
@@ -148,7 +150,7 @@ def open_exams(
         "AND exam_id > %s AND exam_id NOT IN ("
         f"SELECT exam_id FROM {_ASSIGNMENT} WHERE campaign_id = %s "
         "AND reader_id = %s AND exam_id > %s AND status IN (%s, %s)"
-        f") ORDER BY exam_id LIMIT %s{_lock(of=_LINK, skip=not wait)}",
+        f") ORDER BY exam_id LIMIT %s{_lock(of=_LINK, skip=True) if lock else ''}",
         [campaign_id, after, campaign_id, reader_id, after, *_HOLDING, limit],
     )
 
