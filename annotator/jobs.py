@@ -32,7 +32,15 @@ from django.db.models import OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
 
 from annotator import agreement, exports, storage
-from annotator.models import Assignment, Campaign, CampaignExam, Decision, Job
+from annotator.models import (
+    Assignment,
+    Campaign,
+    CampaignExam,
+    Decision,
+    Job,
+    ReferenceLabel,
+)
+from annotator.services.reference import reference_in_use
 
 logger = logging.getLogger(__name__)
 
@@ -155,13 +163,17 @@ def load_readings(
     codes: Sequence[str],
     lo: int,
     hi: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Readings (E, J, K) int8, consensus (E, K) int8 and exam ids (E,) of a chunk.
+    reference: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Readings (E, J, K), consensus (E, K), reference (E, K) or None, and exam
+    ids (E,) of a chunk; the label arrays int8.
 
     Exams are the campaign's with ``lo <= exam id < hi``; readers follow
     ``reader_ids`` and classes ``codes``. A reading is 1/0 per class, -1 where the
     reader did not read the exam; the consensus is the exam's stored consensus
-    (unanimous, majority, policy or adjudicated), -1 while it has none.
+    (unanimous, majority, policy or adjudicated), -1 while it has none. The
+    reference is the campaign's reference labels ("imported", -1 where an exam
+    has none) or its consensus ("consensus"); None when not asked for.
     """
     index = {code: k for k, code in enumerate(codes)}
     column = {reader_id: j for j, reader_id in enumerate(reader_ids)}
@@ -223,6 +235,14 @@ def load_readings(
             for e, (_, state, text) in enumerate(links)
             if state in exports.RESOLVED and text is not None
         ]
+        gold = []
+        if reference == "imported":
+            rows = _reference_rows(campaign, lo, hi)
+            positions = _rows_of(exam_ids, [exam for exam, _text in rows])
+            gold = [
+                (int(e), sets[text])
+                for e, (_exam, text) in zip(positions, rows, strict=True)
+            ]
     table, null = sets.table(), np.array(sets.null, dtype=bool)
     readings = np.full((len(links), len(reader_ids), len(codes)), -1, dtype=np.int8)
     if e_parts:
@@ -235,7 +255,49 @@ def load_readings(
         rows, ids = (np.array(v, dtype=np.intp) for v in zip(*resolved, strict=True))
         labelled = ~null[ids]  # JSON null: no consensus yet
         consensus[rows[labelled]] = table[ids[labelled]]
-    return readings, consensus, exam_ids
+    standard = None
+    if reference == "consensus":
+        standard = consensus
+    elif reference == "imported":
+        standard = np.full((len(links), len(codes)), -1, dtype=np.int8)
+        if gold:
+            rows, ids = (np.array(v, dtype=np.intp) for v in zip(*gold, strict=True))
+            standard[rows] = table[ids]
+    elif reference is not None:
+        raise ValueError(f"unknown reference source {reference!r}")
+    return readings, consensus, standard, exam_ids
+
+
+def _reference_rows(campaign: Campaign, lo: int, hi: int) -> list[tuple[int, str]]:
+    """(exam id, labels as JSON text) of the campaign's reference in [lo, hi)."""
+    return list(
+        ReferenceLabel.objects.filter(
+            campaign=campaign, exam_id__gte=lo, exam_id__lt=hi
+        )
+        .order_by("exam_id")
+        .values_list("exam_id", Cast("labels", TextField()))
+    )
+
+
+def agreement_groups(
+    codes: Sequence[str], taxonomy_groups: dict[str, list[str]]
+) -> list[list[Any]]:
+    """[name, [codes…]] of the taxonomy's exclusive groups of two or more classes
+    among ``codes``, in taxonomy order: the multi-category choices the report
+    measures."""
+    present = set(codes)
+    return [
+        [name, [c for c in members if c in present]]
+        for name, members in taxonomy_groups.items()
+        if sum(c in present for c in members) >= 2
+    ]
+
+
+def _group_indices(
+    codes: Sequence[str], groups: Sequence[Sequence[Any]]
+) -> list[tuple[int, ...]]:
+    index = {code: k for k, code in enumerate(codes)}
+    return [tuple(index[c] for c in members) for _name, members in groups]
 
 
 # --- Job state ---------------------------------------------------------------------
@@ -274,6 +336,10 @@ def plan_agreement(job_id: int) -> list[tuple[int, int, int]] | None:
                 "reader_ids": [r[0] for r in readers],
                 "reader_names": [r[1] for r in readers],
                 "codes": campaign.taxonomy.codes(),
+                "groups": agreement_groups(
+                    campaign.taxonomy.codes(), campaign.taxonomy.exclusive_groups()
+                ),
+                "reference": reference_in_use(campaign),
                 "chunks": chunk_bounds(campaign, chunk_size),
             }
         )
@@ -291,12 +357,13 @@ def count_agreement_chunk(job_id: int, index: int, lo: int, hi: int) -> None:
         return
     if not default_storage.exists(key):
         plan = job.params["plan"]
-        readings, consensus, exam_ids = load_readings(
+        readings, consensus, reference, exam_ids = load_readings(
             job.campaign,
             reader_ids=plan["reader_ids"],
             codes=plan["codes"],
             lo=lo,
             hi=hi,
+            reference=plan.get("reference"),
         )
         counts = agreement.count_chunk(
             readings,
@@ -304,6 +371,8 @@ def count_agreement_chunk(job_id: int, index: int, lo: int, hi: int) -> None:
             exam_keys=exam_ids,
             bootstrap=int(job.params.get("bootstrap") or 0),
             seed=int(job.params.get("seed") or 0),
+            reference=reference,
+            groups=_group_indices(plan["codes"], plan.get("groups", [])),
         )
         _save_counts(key, counts)
     n_chunks = len(job.params["plan"]["chunks"])
@@ -322,22 +391,40 @@ def _save_counts(key: str, counts: agreement.Counts) -> None:
             int(counts.has_consensus),
             counts.n_bootstrap,
             counts.seed,
+            int(counts.has_reference),
         ],
         dtype=np.int64,
     )
+    sizes = np.array([len(g) for g in counts.groups], dtype=np.int64)
+    members = np.array([k for g in counts.groups for k in g], dtype=np.int64)
     buffer = io.BytesIO()
-    np.savez(buffer, meta=meta, **arrays)
+    np.savez(buffer, meta=meta, group_sizes=sizes, group_members=members, **arrays)
     storage.overwrite(key, buffer.getvalue())
 
 
 def _load_counts(key: str) -> agreement.Counts:
     with default_storage.open(key, "rb") as handle:
         data = np.load(io.BytesIO(handle.read()), allow_pickle=False)
-        n_readers, n_classes, has_consensus, n_bootstrap, seed = data["meta"].tolist()
+        n_readers, n_classes, has_consensus, n_bootstrap, seed, has_reference = data[
+            "meta"
+        ].tolist()
         point = {k[6:]: data[k] for k in data.files if k.startswith("point_")}
         boot = {k[5:]: data[k] for k in data.files if k.startswith("boot_")} or None
+        members = data["group_members"].tolist()
+        ends = np.cumsum(data["group_sizes"]).tolist()
+        groups = tuple(
+            tuple(members[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)
+        )
     return agreement.Counts(
-        n_readers, n_classes, bool(has_consensus), n_bootstrap, seed, point, boot
+        n_readers,
+        n_classes,
+        bool(has_consensus),
+        n_bootstrap,
+        seed,
+        point,
+        boot,
+        has_reference=bool(has_reference),
+        groups=groups,
     )
 
 
@@ -356,7 +443,11 @@ def merge_agreement(job_id: int) -> None:
         job.fail(NO_READS)
         return
     report = agreement.report(
-        total, class_codes=plan["codes"], reader_names=plan["reader_names"]
+        total,
+        class_codes=plan["codes"],
+        reader_names=plan["reader_names"],
+        group_names=[name for name, _members in plan.get("groups", [])],
+        reference_source=plan.get("reference") or "imported",
     )
     document = {
         "campaign": campaign.name,
@@ -388,17 +479,34 @@ def agreement_report(
     if not readers:
         raise ValueError(f"Campaign {campaign.name!r} has no submitted reads yet.")
     codes = campaign.taxonomy.codes()
+    groups = agreement_groups(codes, campaign.taxonomy.exclusive_groups())
+    source = reference_in_use(campaign)
     total = None
     for lo, hi in chunk_bounds(campaign, chunk_size):
-        readings, consensus, exam_ids = load_readings(
-            campaign, reader_ids=[r[0] for r in readers], codes=codes, lo=lo, hi=hi
+        readings, consensus, reference, exam_ids = load_readings(
+            campaign,
+            reader_ids=[r[0] for r in readers],
+            codes=codes,
+            lo=lo,
+            hi=hi,
+            reference=source,
         )
         counts = agreement.count_chunk(
-            readings, consensus, exam_keys=exam_ids, bootstrap=bootstrap, seed=seed
+            readings,
+            consensus,
+            exam_keys=exam_ids,
+            bootstrap=bootstrap,
+            seed=seed,
+            reference=reference,
+            groups=_group_indices(codes, groups),
         )
         total = counts if total is None else total + counts
     report = agreement.report(
-        total, class_codes=codes, reader_names=[r[1] for r in readers]
+        total,
+        class_codes=codes,
+        reader_names=[r[1] for r in readers],
+        group_names=[name for name, _members in groups],
+        reference_source=source or "imported",
     )
     return {
         "campaign": campaign.name,

@@ -23,8 +23,9 @@ def _without_pairs(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def without_pairs(report: Mapping[str, Any]) -> dict[str, Any]:
-    """The report without ``cohen_kappa`` in any class, nor in ``macro``/``micro``
-    (with their ``ci95`` and ``undefined`` entries); the rest is shared, not copied.
+    """The report without ``cohen_kappa`` in any class, group, nor in
+    ``macro``/``micro`` (with their ``ci95`` and ``undefined`` entries), and
+    without the reference's McNemar tests by pair; the rest is shared, not copied.
     """
     out = dict(report)
     out["classes"] = {
@@ -33,6 +34,14 @@ def without_pairs(report: Mapping[str, Any]) -> dict[str, Any]:
     for level in ("macro", "micro"):
         if isinstance(report.get(level), Mapping):
             out[level] = _without_pairs(report[level])
+    if isinstance(report.get("groups"), Mapping):
+        out["groups"] = {
+            name: _without_pairs(entry) for name, entry in report["groups"].items()
+        }
+    if isinstance(report.get("reference"), Mapping):
+        out["reference"] = {
+            key: value for key, value in report["reference"].items() if key != "mcnemar"
+        }
     return out
 
 

@@ -390,6 +390,27 @@ class AdjudicationInputSerializer(serializers.Serializer):
     )
 
 
+class ReferenceEntrySerializer(serializers.Serializer):
+    exam = serializers.IntegerField(min_value=1, help_text="The exam's database id.")
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=32), max_length=100
+    )
+
+
+class ReferenceInputSerializer(serializers.Serializer):
+    """Reference labels to store (new exams added, changed ones replaced)."""
+
+    labels = ReferenceEntrySerializer(many=True, max_length=50_000, min_length=1)
+
+
+class ReferenceSummarySerializer(serializers.Serializer):
+    source = serializers.CharField(allow_null=True)
+    n_exams = serializers.IntegerField()
+    created = serializers.IntegerField(required=False)
+    changed = serializers.IntegerField(required=False)
+    unchanged = serializers.IntegerField(required=False)
+
+
 class AdjudicationSerializer(serializers.ModelSerializer):
     adjudicator = serializers.SlugRelatedField(slug_field="username", read_only=True)
 

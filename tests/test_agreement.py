@@ -518,7 +518,11 @@ def test_report_is_strict_json_and_has_the_contract_shape(values, bootstrap):
         "reader_stats",
         "macro",
         "micro",
+        "reader_stats_leave_one_out",
+        "reference",
+        "groups",
     ]
+    assert rep["reference"] is None and rep["groups"] == {}
     for got in rep["classes"].values():
         assert list(got) == [
             "n_positive_reads",

@@ -11,11 +11,13 @@ from pathlib import Path
 import krippendorff
 import numpy as np
 import pytest
-from sklearn.metrics import cohen_kappa_score, f1_score, precision_score
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score, f1_score, precision_score, recall_score
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.inter_rater import fleiss_kappa
 
-from annotator.agreement import count_chunk
+from annotator.agreement import count_chunk, report
 from annotator.agreement.groups import group_stats
 from annotator.agreement.reference import mcnemar, scores
 
@@ -180,3 +182,196 @@ def test_two_classes_of_one_group_in_a_read_are_refused():
         count_chunk(readings, groups=[(0, 1, 2)])
     with pytest.raises(ValueError, match="must not share classes"):
         count_chunk(readings, groups=[(0, 1), (1, 2)])
+
+
+def test_the_report_gives_the_published_tables_with_intervals(code_test):
+    readings, gold = code_test
+    counts = count_chunk(
+        readings,
+        reference=gold,
+        groups=[(3, 5)],  # SB and ST: one rate choice, "none" otherwise
+        exam_keys=np.arange(len(gold)),
+        bootstrap=50,
+        seed=7,
+    )
+    out = report(
+        counts,
+        class_codes=CLASSES,
+        reader_names=READERS,
+        group_names=["rate"],
+        reference_source="imported",
+    )
+    reference = out["reference"]
+    assert reference["source"] == "imported"
+    assert reference["n_exams"] == len(gold)
+    for name, table in PUBLISHED.items():
+        for r, reader in enumerate(READERS):
+            for k, code in enumerate(CLASSES):
+                cell = reference["readers"][reader][code]
+                assert round(cell[name], 3) == table[r][k], (name, reader, code)
+                low, high = cell["ci95"][name]
+                assert low <= cell[name] <= high
+    pairs = [(a, b) for i, a in enumerate(READERS) for b in READERS[i + 1 :]]
+    for (a, b), row in zip(pairs, PUBLISHED_MCNEMAR, strict=True):
+        key = "|".join(sorted((a, b)))
+        for k, code in enumerate(CLASSES):
+            test = reference["mcnemar"][key][code]
+            assert round(test["p_value"], 3) == row[k], (key, code)
+            # b counts the first-named reader wrong and the second right.
+            first, second = sorted((a, b))
+            wrong = readings[:, READERS.index(first), k] != gold[:, k]
+            right = readings[:, READERS.index(second), k] == gold[:, k]
+            assert test["b"] == int((wrong & right).sum())
+    macro = reference["macro"]["dnn"]
+    assert macro["f1"] == pytest.approx(np.mean(PUBLISHED["f1"][0]), abs=1e-3)
+    assert macro["n_classes"]["f1"] == 6
+    group = out["groups"]["rate"]
+    assert group["categories"] == ["SB", "ST", "none"]
+    stats = group_stats(counts.point, 0, 3)
+    assert group["fleiss_kappa"] == pytest.approx(float(stats["fleiss_kappa"][0][0]))
+    assert set(group["cohen_kappa"]) == {"|".join(sorted(p)) for p in pairs}
+    assert group["ci95"]["fleiss_kappa"][0] <= group["fleiss_kappa"]
+
+
+def test_the_report_without_a_reference_or_groups_says_so():
+    readings = np.array([[[1, 0], [1, 1]], [[0, 0], [0, 1]]], np.int8)
+    out = report(count_chunk(readings), class_codes=["A", "B"], reader_names=["x", "y"])
+    assert out["reference"] is None and out["groups"] == {}
+    with pytest.raises(ValueError, match="group_names"):
+        report(
+            count_chunk(readings),
+            class_codes=["A", "B"],
+            reader_names=["x", "y"],
+            group_names=["rhythm"],
+        )
+
+
+def test_fleiss_1971_own_example_gives_kappa_0_430():
+    """30 patients, 6 psychiatrists, 5 diagnoses (Fleiss 1971, Table 1), as
+    statsmodels' test suite holds them; R's irr::kappam.fleiss gives 0.4302445."""
+    from statsmodels.stats.tests.test_inter_rater import diagnoses
+
+    readings = np.zeros((30, 6, 5), np.int8)
+    for c in range(5):
+        readings[:, :, c] = diagnoses == c + 1
+    got = group_stats(count_chunk(readings, groups=[(0, 1, 2, 3, 4)]).point, 0, 6)
+    assert got["fleiss_kappa"][0][0] == pytest.approx(0.4302445, abs=1e-7)
+    assert round(float(got["fleiss_kappa"][0][0]), 3) == 0.430
+
+
+@st.composite
+def _group_design(draw):
+    """Categories (E, J) in 0..C (C = "none"), -1 where a reader skipped the exam."""
+    n_exams = draw(st.integers(2, 40))
+    n_readers = draw(st.integers(2, 5))
+    size = draw(st.integers(2, 5))
+    complete = draw(st.booleans())
+    cells = st.integers(0 if complete else -1, size - 1)
+    category = np.array(
+        draw(
+            st.lists(
+                st.lists(cells, min_size=n_readers, max_size=n_readers),
+                min_size=n_exams,
+                max_size=n_exams,
+            )
+        )
+    )
+    return category, size, complete
+
+
+def _one_hot(category: np.ndarray, size: int) -> np.ndarray:
+    """Readings with the group's classes 0..size-2; -1 rows where not read."""
+    readings = np.zeros((*category.shape, size - 1), np.int8)
+    for c in range(size - 1):
+        readings[:, :, c] = category == c
+    readings[category < 0] = -1
+    return readings
+
+
+@settings(max_examples=150, deadline=None)
+@given(_group_design())
+def test_group_statistics_equal_the_reference_libraries(design):
+    category, size, complete = design
+    readings = _one_hot(category, size)
+    counts = count_chunk(readings, groups=[tuple(range(size - 1))])
+    got = group_stats(counts.point, 0, size)
+    fleiss, fleiss_reason = (v[0] for v in got["fleiss_kappa"])
+    alpha, alpha_reason = (v[0] for v in got["krippendorff_alpha"])
+    pairable = np.where((category >= 0).sum(axis=1)[:, None] >= 2, category, -1)
+    values = pairable[pairable >= 0]
+    if values.size == 0 or np.unique(values).size < 2:
+        assert fleiss_reason and alpha_reason  # undefined, with a reason
+    else:
+        data = np.where(pairable >= 0, pairable, np.nan).T
+        expected = krippendorff.alpha(
+            reliability_data=data, level_of_measurement="nominal"
+        )
+        assert alpha == pytest.approx(expected, abs=1e-9)
+        if complete:
+            table = np.stack([(category == c).sum(axis=1) for c in range(size)], 1)
+            assert fleiss == pytest.approx(fleiss_kappa(table), abs=1e-9)
+    n_readers = category.shape[1]
+    pairs = [(a, b) for a in range(n_readers) for b in range(a + 1, n_readers)]
+    kappa, reason = got["cohen_kappa"]
+    for p, (a, b) in enumerate(pairs):
+        both = (category[:, a] >= 0) & (category[:, b] >= 0)
+        x, y = category[both, a], category[both, b]
+        if both.sum() == 0 or reason[p, 0]:
+            continue
+        assert kappa[p, 0] == pytest.approx(
+            cohen_kappa_score(x, y, labels=list(range(size))), abs=1e-9
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(_group_design(), st.integers(1, 39), st.integers(0, 2**16))
+def test_group_counts_merge_exactly_across_any_split(design, cut, seed):
+    category, size, _ = design
+    readings = _one_hot(category, size)
+    cut = min(cut, len(readings) - 1)
+    keys = np.arange(len(readings)) * 7 + 3
+    groups = [tuple(range(size - 1))]
+    whole = count_chunk(readings, groups=groups, exam_keys=keys, bootstrap=5, seed=seed)
+    merged = count_chunk(
+        readings[:cut], groups=groups, exam_keys=keys[:cut], bootstrap=5, seed=seed
+    ) + count_chunk(
+        readings[cut:], groups=groups, exam_keys=keys[cut:], bootstrap=5, seed=seed
+    )
+    for name in whole.point:
+        np.testing.assert_array_equal(whole.point[name], merged.point[name])
+        np.testing.assert_array_equal(whole.boot[name], merged.boot[name])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(2, 5),
+    st.integers(3, 40),
+    st.integers(0, 2**16),
+)
+def test_leave_one_out_scores_each_reader_against_the_others_majority(
+    n_readers, n_exams, seed
+):
+    rng = np.random.default_rng(seed)
+    readings = rng.integers(0, 2, (n_exams, n_readers, 3)).astype(np.int8)
+    readings[rng.random((n_exams, n_readers)) < 0.2] = -1
+    out = report(
+        count_chunk(readings),
+        class_codes=["A", "B", "C"],
+        reader_names=[f"r{j}" for j in range(n_readers)],
+    )["reader_stats_leave_one_out"]
+    for j in range(n_readers):
+        others = np.delete(readings, j, axis=1)
+        n_others = (others[:, :, 0] >= 0).sum(axis=1)
+        for k, code in enumerate("ABC"):
+            yes = (others[:, :, k] == 1).sum(axis=1)
+            keep = (readings[:, j, 0] >= 0) & (n_others > 0) & (2 * yes != n_others)
+            truth = (2 * yes > n_others)[keep]
+            said = readings[keep, j, k]
+            cell = out["readers"][f"r{j}"][code]
+            if truth.sum() == 0:
+                assert cell["sensitivity"] is None
+            else:
+                expected = recall_score(truth, said)
+                assert cell["sensitivity"] == pytest.approx(expected, abs=1e-12)
+            if truth.sum() + said.sum() > 0:
+                assert cell["f1"] == pytest.approx(f1_score(truth, said), abs=1e-12)

@@ -367,6 +367,11 @@ def test_manager_dashboard_computes_agreement_and_charts_kappa_with_intervals(
     assert states["Pending reads"].startswith("2 ")
     assert states["Needs adjudication"].startswith(f"{needs} ")
     expect(page.locator("#report-meta")).to_contain_text("No agreement report yet")
+    services.set_reference_labels(
+        campaign=study,
+        actor=cast.manager,
+        labels=[(exam, ["AF"]) for exam in study.exams.order_by("pk")[:6]],
+    )
 
     page.get_by_role("button", name="Compute agreement").click()
     page.locator("#class-chart .main-svg").first.wait_for()
@@ -414,12 +419,44 @@ def test_manager_dashboard_computes_agreement_and_charts_kappa_with_intervals(
     assert "reader1 · reader2" in page.locator("#pair-table").inner_text()
     readers = plot_data(page, "reader-chart")
     assert [t["name"] for t in readers] == ["reader1", "reader2", "Undefined"]
+    # Against the other readers (leave one out) first; the consensus on demand.
+    for against, stats in (
+        ("loo", report["reader_stats_leave_one_out"]["readers"]),
+        ("consensus", report["reader_stats"]),
+    ):
+        page.locator("#reader-against").select_option(against)
+        bars = plot_data(page, "reader-chart")[0]
+        expected = [stats["reader1"][code]["f1"] for code in bars["x"]]
+        assert bars["y"] == [None if v is None else pytest.approx(v) for v in expected]
+    assert (
+        "majority of the exam's other readers"
+        not in page.locator("#reader-chart-desc").inner_text()
+    )
+    page.locator("#reader-against").select_option("loo")
+    expect(page.locator("#reader-chart-desc")).to_contain_text("other readers")
+
+    # Scores against the reference standard, and the exclusive groups.
+    expect(page.locator("#reference-meta")).to_contain_text(
+        "imported reference standard on 6 exams"
+    )
+    rows = page.locator("#reference-table tbody tr").all_inner_texts()
+    assert [row.split("\t")[0] for row in rows] == ["reader1", "reader2"]
+    macro_f1 = report["reference"]["macro"]["reader1"]["f1"]
+    assert f"{macro_f1:.3f}" in rows[0]
+    groups = page.locator("#groups-table").inner_text()
+    rhythm = report["groups"]["dominant_rhythm"]
+    assert "dominant rhythm" in groups and "none" in groups
+    assert f"{rhythm['fleiss_kappa']:.3f}" in groups
 
     page.get_by_role("button", name="Export CSV").click()
     page.locator("#recent-jobs a", has_text="Download").first.wait_for()
     assert Job.objects.get(campaign=study, kind="export").status == "succeeded"
     page.evaluate("window.scrollTo(0, 0)")
-    screenshot(page, shots, "dashboard", full_page=True)
+    screenshot(page, shots, "dashboard")
+    # The readers, reference and group sections, below the first screen.
+    page.locator("#readers-heading").scroll_into_view_if_needed()
+    page.evaluate("document.getElementById('readers-heading').scrollIntoView()")
+    screenshot(page, shots, "dashboard-readers")
 
 
 def test_jobs_page_follows_a_running_job_and_downloads_its_output(

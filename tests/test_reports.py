@@ -172,8 +172,18 @@ def test_without_pairs_strips_every_pair_dict_and_keeps_the_rest():
             }
         },
         "macro": {"cohen_kappa": {"a|b": 0.5}, "ci95": {}, "n_classes": {}},
+        "groups": {
+            "axis": {
+                "fleiss_kappa": 0.4,
+                "cohen_kappa": {"a|b": 0.4},
+                "ci95": {"cohen_kappa": {"a|b": None}},
+            }
+        },
+        "reference": {"source": "imported", "readers": {}, "mcnemar": {"a|b": {}}},
     }
     out = reports.without_pairs(report)
+    assert out["groups"] == {"axis": {"fleiss_kappa": 0.4, "ci95": {}}}
+    assert out["reference"] == {"source": "imported", "readers": {}}
     assert out["classes"]["X"] == {
         "fleiss_kappa": 0.5,
         "ci95": {"fleiss_kappa": [0, 1]},

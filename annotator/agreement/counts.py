@@ -39,6 +39,12 @@ def _shapes(
         "R1": (j, k),  # ... that the reader read as yes
         "C1": (j, k),  # ... whose consensus is yes
         "TP": (j, k),  # ... both
+        # Against the majority of the other readers of the exam (leave one
+        # out): exams the reader read where the others have a strict majority.
+        "LN": (j, k),
+        "L1": (j, k),  # ... that the reader read as yes
+        "LC": (j, k),  # ... where the others' majority is yes
+        "LTP": (j, k),  # ... both
     }
     if reference:
         fields |= {
@@ -284,7 +290,17 @@ def _groups(
         rows = None if count == n_exams else np.flatnonzero(read[:, j])
         pick = slice(None) if rows is None else rows
         yj = yes[pick, j]
-        columns = []
+        # The other readers of each exam: n - 1 of them, s - yes_j saying yes.
+        others = (n[pick].astype(np.int16) - 1)[:, None]
+        others_yes = 2 * (s[pick].astype(np.int16) - yj)
+        resolved = (others > 0) & (others_yes != others)
+        positive = others_yes > others
+        columns = [
+            _Column(("lresolved", j), resolved, [("LN", (j,))]),
+            _Column(("lyes&resolved", j), yj & resolved, [("L1", (j,))]),
+            _Column(("lpositive", j), positive, [("LC", (j,))]),
+            _Column(("lyes&positive", j), yj & positive, [("LTP", (j,))]),
+        ]
         for tag, resolved_all, positive_all, names in against:
             resolved, positive = resolved_all[pick], positive_all[pick]
             known, said, true, both = names

@@ -19,11 +19,16 @@ from annotator.agreement.formulas import (
     CLASS_STATISTICS,
     READER_STATISTICS,
     REASONS,
+    _reader_stats,
     from_counts,
     macro_mean,
 )
+from annotator.agreement.groups import GROUP_STATISTICS, group_stats
+from annotator.agreement.reference import REFERENCE_STATISTICS, mcnemar, scores
 
-__all__ = ["report"]
+__all__ = ["REFERENCE_SOURCES", "report"]
+
+REFERENCE_SOURCES = ("imported", "consensus")
 
 
 @dataclass
@@ -140,8 +145,171 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
+def _table_levels(
+    counts: Counts,
+    fields: Sequence[str],
+    statistics: Any,
+    names: Sequence[str],
+) -> dict[str, dict[str, _Stat]]:
+    """Per-reader statistics from 2x2 count fields at the levels 'class' (J, K),
+    'micro' and 'macro' (J, 1). ``statistics`` maps the fields (point, or boot
+    with the replicate axis first) to name -> (values, reasons)."""
+    b = counts.n_bootstrap
+
+    def summed(source: dict) -> dict:
+        return {name: source[name].sum(axis=-1, keepdims=True) for name in fields}
+
+    point, micro = statistics(counts.point), statistics(summed(counts.point))
+    boot = boot_micro = None
+    if counts.boot is not None:
+        boot, boot_micro = statistics(counts.boot), statistics(summed(counts.boot))
+    levels: dict[str, dict[str, _Stat]] = {"class": {}, "micro": {}, "macro": {}}
+    for name in names:
+        levels["class"][name] = _stat(point[name], boot and boot[name][0], b)
+        levels["micro"][name] = _stat(
+            micro[name], boot_micro and boot_micro[name][0], b
+        )
+        mean, reason, n = macro_mean(point[name][0])
+        boot_macro = macro_mean(boot[name][0])[0] if boot is not None else None
+        levels["macro"][name] = _stat((mean, reason), boot_macro, b)
+        levels["macro"][name].n_classes = n
+    return levels
+
+
+def _per_reader(
+    levels: dict[str, dict[str, _Stat]],
+    class_codes: Sequence[str],
+    reader_names: Sequence[str],
+    names: Sequence[str],
+    bootstrap: bool,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """By reader: per class, micro, and macro (with ``n_classes``)."""
+    by_class: dict[str, Any] = {}
+    micro: dict[str, Any] = {}
+    macro: dict[str, Any] = {}
+    for j, name in enumerate(reader_names):
+        by_class[name] = {
+            code: _section(levels["class"], (j, k), names, bootstrap)
+            for k, code in enumerate(class_codes)
+        }
+        micro[name] = _section(levels["micro"], (j, 0), names, bootstrap)
+        macro[name] = {
+            "n_classes": {
+                stat: int(levels["macro"][stat].n_classes[j, 0]) for stat in names
+            },
+            **_section(levels["macro"], (j, 0), names, bootstrap),
+        }
+    return by_class, micro, macro
+
+
+def _leave_one_out(
+    counts: Counts, class_codes: Sequence[str], reader_names: Sequence[str]
+) -> dict[str, Any]:
+    """Each reader against the majority of the exam's other readers."""
+
+    def statistics(fields: dict) -> dict:
+        return _reader_stats(
+            {
+                "RN": fields["LN"],
+                "R1": fields["L1"],
+                "C1": fields["LC"],
+                "TP": fields["LTP"],
+            }
+        )
+
+    levels = _table_levels(
+        counts, ("LN", "L1", "LC", "LTP"), statistics, READER_STATISTICS
+    )
+    by_class, micro, macro = _per_reader(
+        levels, class_codes, reader_names, READER_STATISTICS, counts.n_bootstrap > 0
+    )
+    return {"readers": by_class, "micro": micro, "macro": macro}
+
+
+def _reference(
+    counts: Counts,
+    class_codes: Sequence[str],
+    reader_names: Sequence[str],
+    source: str,
+    pairs: Sequence[tuple[int, str, bool]],
+) -> dict[str, Any]:
+    """The ``reference`` section: scores per reader and class, micro and macro
+    per reader, McNemar's test per reader pair and class."""
+    bootstrap = counts.n_bootstrap > 0
+    levels = _table_levels(
+        counts, ("GN", "G1", "GC", "GTP"), scores, REFERENCE_STATISTICS
+    )
+    readers, micro, macro = _per_reader(
+        levels, class_codes, reader_names, REFERENCE_STATISTICS, bootstrap
+    )
+    first_wrong, second_wrong = counts.point["MB"], counts.point["MC"]
+    tests: dict[str, Any] = {}
+    for p, key, swapped in pairs:
+        # "a|b" names the readers in sorted order; b counts a wrong, b right.
+        b_count, c_count = first_wrong[p], second_wrong[p]
+        if swapped:
+            b_count, c_count = c_count, b_count
+        result = mcnemar(b_count, c_count)
+        tests[key] = {
+            code: {
+                "statistic": _value(result["statistic"], k),
+                "p_value": _value(result["p_value"], k),
+                "exact_p_value": float(result["exact_p_value"][0][k]),
+                "b": _number(b_count[k]),
+                "c": _number(c_count[k]),
+            }
+            for k, code in enumerate(class_codes)
+        }
+    return {
+        "source": source,
+        "n_exams": _number(counts.point["GE"].max()) if counts.n_classes else 0,
+        "readers": readers,
+        "macro": macro,
+        "micro": micro,
+        "mcnemar": tests,
+    }
+
+
+def _value(result: tuple[NDArray, NDArray], k: int) -> float | None:
+    value, reason = result
+    return None if reason[k] else float(value[k])
+
+
+def _groups(
+    counts: Counts,
+    class_codes: Sequence[str],
+    group_names: Sequence[str],
+    pairs: Sequence[tuple[int, str]],
+) -> dict[str, Any]:
+    """The ``groups`` section: agreement on each exclusive group as one choice."""
+    bootstrap = counts.n_bootstrap > 0
+    out: dict[str, Any] = {}
+    for g, (name, members) in enumerate(zip(group_names, counts.groups, strict=True)):
+        size = len(members) + 1
+        point = group_stats(counts.point, g, size)
+        boot = group_stats(counts.boot, g, size) if counts.boot is not None else None
+        stats = {
+            stat: _stat(
+                point[stat], boot[stat][0] if boot else None, counts.n_bootstrap
+            )
+            for stat in (*GROUP_STATISTICS, "cohen_kappa")
+        }
+        section = _section(stats, (0,), GROUP_STATISTICS, bootstrap, pairs)
+        out[name] = {
+            "n_exams": _number(counts.point["T"][2:].sum()),
+            "categories": [*(class_codes[k] for k in members), "none"],
+            **section,
+        }
+    return out
+
+
 def report(
-    counts: Counts, *, class_codes: Sequence[str], reader_names: Sequence[str]
+    counts: Counts,
+    *,
+    class_codes: Sequence[str],
+    reader_names: Sequence[str],
+    group_names: Sequence[str] = (),
+    reference_source: str = "imported",
 ) -> dict[str, Any]:
     """The agreement report (DESIGN section 6) as a JSON-ready dict.
 
@@ -176,6 +344,23 @@ def report(
     statistic once from the counts summed over classes (every exam-class pair is a
     unit). Both also hold ``cohen_kappa`` by pair and, with a consensus,
     ``reader_stats`` by reader. The caller adds ``campaign`` and ``taxonomy``.
+
+    With a reference standard counted, ``reference`` is::
+
+        {"source": "imported" | "consensus",
+         "n_exams": int,                     # exams with a reference label
+         "readers": {name: {code: {"precision", "recall", "specificity", "npv",
+                                   "f1", "ci95", "undefined"}}},
+         "micro": {name: {...}}, "macro": {name: {"n_classes", ...}},
+         "mcnemar": {"a|b": {code: {"statistic", "p_value", "exact_p_value",
+                                    "b", "c"}}}}
+
+    (None without one); McNemar's ``b`` counts exams where ``a`` is wrong and
+    ``b`` right. ``groups`` has one entry per exclusive group counted, named by
+    ``group_names``: ``{"n_exams"`` (exams read by two or more readers),
+    ``"categories": [codes…, "none"]``, ``"observed_agreement"``,
+    ``"fleiss_kappa"``, ``"krippendorff_alpha"``, ``"cohen_kappa": {"a|b"}``,
+    ``"ci95"``, ``"undefined"}``.
     """
     class_codes, reader_names = list(class_codes), list(reader_names)
     if len(class_codes) != counts.n_classes or len(set(class_codes)) != len(
@@ -189,6 +374,12 @@ def report(
         raise ValueError("reader_names must be unique and match the readers axis")
     if any("|" in name for name in reader_names):
         raise ValueError("reader names cannot contain '|' (it separates pair names)")
+    if len(group_names) != len(counts.groups) or len(set(group_names)) != len(
+        group_names
+    ):
+        raise ValueError("group_names must be unique and match the counted groups")
+    if reference_source not in REFERENCE_SOURCES:
+        raise ValueError(f"reference_source must be one of {REFERENCE_SOURCES}")
     bootstrap = counts.n_bootstrap > 0
     levels = _levels(counts)
     pairs = sorted(
@@ -234,6 +425,16 @@ def report(
                 for j, name in enumerate(reader_names)
             }
         summary[level] = section
+    reference = None
+    if counts.has_reference:
+        readers_of = list(combinations(range(counts.n_readers), 2))
+        named = [
+            (p, key, reader_names[readers_of[p][0]] > reader_names[readers_of[p][1]])
+            for p, key in pairs
+        ]
+        reference = _reference(
+            counts, class_codes, reader_names, reference_source, named
+        )
     return {
         "n_exams": _number(counts.point["T"][1:].sum()),
         "readers": reader_names,
@@ -241,4 +442,7 @@ def report(
         "reader_stats": reader_stats,
         "macro": summary["macro"],
         "micro": summary["micro"],
+        "reader_stats_leave_one_out": _leave_one_out(counts, class_codes, reader_names),
+        "reference": reference,
+        "groups": _groups(counts, class_codes, group_names, pairs),
     }

@@ -4,6 +4,10 @@ Columns: ``exam_id``, ``reader``, and either ``labels`` (class codes separated
 by semicolons) or one 0/1 column per class code; optional ``dataset``,
 ``quality`` (semicolon-separated flags) and ``comment``. Unknown exam ids,
 readers and codes are reported row by row, never guessed.
+
+A reference standard (:func:`import_reference`) has the same columns without
+``reader``: one label set per exam of an existing campaign, taken all or
+nothing.
 """
 
 from __future__ import annotations
@@ -83,22 +87,7 @@ def import_readings(
             raise ReadingsError(f"{path.name}: missing column {required!r}")
     campaign = Campaign.objects.filter(name=campaign_name).first()
     taxonomy = campaign.taxonomy if campaign else (taxonomy or load_default_taxonomy())
-    codes = set(taxonomy.codes())
-    code_columns = [c for c in columns if c not in META_COLUMNS]
-    if "labels" in columns and code_columns:
-        raise ReadingsError(
-            f"{path.name}: give either a 'labels' column or one column per class, "
-            f"not both (extra columns: {', '.join(code_columns[:5])})"
-        )
-    if "labels" not in columns:
-        unknown = [c for c in code_columns if c not in codes]
-        if unknown:
-            raise ReadingsError(
-                f"{path.name}: columns that are not class codes of {taxonomy}: "
-                f"{', '.join(unknown)}"
-            )
-        if not code_columns:
-            raise ReadingsError(f"{path.name}: no 'labels' column and no class columns")
+    code_columns = _code_columns(path, columns, set(taxonomy.codes()), taxonomy)
     if not rows:
         raise ReadingsError(f"{path.name}: no readings")
 
@@ -163,6 +152,110 @@ def import_readings(
         else:
             summary.imported += 1
     return summary
+
+
+@dataclass
+class ReferenceImport:
+    campaign: str
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    def as_text(self) -> str:
+        return (
+            f"Campaign {self.campaign!r}: reference standard of "
+            f"{self.created + self.changed + self.unchanged} exams "
+            f"({self.created} new, {self.changed} replaced, "
+            f"{self.unchanged} unchanged)."
+        )
+
+
+def import_reference(
+    path: str | Path,
+    *,
+    campaign_name: str,
+    actor: object,
+    dataset: str | None = None,
+) -> ReferenceImport:
+    """Import a reference standard CSV into an existing campaign; all or nothing.
+
+    Every row must name an exam of the campaign once, with valid labels; any
+    problem refuses the whole file (ReadingsError lists the first ones) and
+    nothing changes. Replaced label sets keep their old versions in the history.
+    """
+    path = Path(path)
+    columns, rows = _read_rows(path)
+    if "exam_id" not in columns:
+        raise ReadingsError(f"{path.name}: missing column 'exam_id'")
+    if "reader" in columns:
+        raise ReadingsError(
+            f"{path.name}: a reference standard has no 'reader' column "
+            "(import readers' readings without --reference)"
+        )
+    campaign = Campaign.objects.select_related("taxonomy").filter(name=campaign_name)
+    campaign = campaign.first()
+    if campaign is None:
+        raise ReadingsError(f"No campaign named {campaign_name!r}.")
+    code_columns = _code_columns(
+        path, columns, set(campaign.taxonomy.codes()), campaign.taxonomy
+    )
+    if not rows:
+        raise ReadingsError(f"{path.name}: no rows")
+    summary = ReadingsSummary(campaign=campaign_name)
+    exams = _resolve_exams(rows, dataset=dataset, campaign=campaign, summary=summary)
+    problems = list(summary.problems)
+    labels = []
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows, start=2):
+        exam = exams.get(row.get("exam_id", ""))
+        if exam is None:
+            continue  # reported once above
+        if exam.exam_id in seen:
+            problems.append(
+                f"row {number}: exam {exam.exam_id} is given again "
+                f"(row {seen[exam.exam_id]})"
+            )
+            continue
+        seen[exam.exam_id] = number
+        try:
+            codes = services.clean_labels(campaign, _row_labels(row, code_columns))
+        except (services.WorkflowError, ValueError) as exc:
+            problems.append(f"row {number} (exam {exam.exam_id}): {exc}")
+            continue
+        labels.append((exam, codes))
+    if problems:
+        shown = "; ".join(problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ReadingsError(
+            f"{path.name}: nothing imported, {len(problems)} problems: {shown}{more}"
+        )
+    done = services.set_reference_labels(
+        campaign=campaign, actor=actor, labels=labels, source="import"
+    )
+    return ReferenceImport(campaign_name, done.created, done.changed, done.unchanged)
+
+
+def _code_columns(
+    path: Path, columns: list[str], codes: set[str], taxonomy: TaxonomyVersion
+) -> list[str]:
+    """The class columns of a file (none with a 'labels' column); refuses a file
+    with both, with neither, or with columns that are not class codes."""
+    code_columns = [c for c in columns if c not in META_COLUMNS]
+    if "labels" in columns and code_columns:
+        raise ReadingsError(
+            f"{path.name}: give either a 'labels' column or one column per class, "
+            f"not both (extra columns: {', '.join(code_columns[:5])})"
+        )
+    if "labels" not in columns:
+        unknown = [c for c in code_columns if c not in codes]
+        if unknown:
+            raise ReadingsError(
+                f"{path.name}: columns that are not class codes of {taxonomy}: "
+                f"{', '.join(unknown)}"
+            )
+        if not code_columns:
+            raise ReadingsError(f"{path.name}: no 'labels' column and no class columns")
+    return code_columns
 
 
 def _row_labels(row: dict[str, str], code_columns: list[str]) -> list[str]:

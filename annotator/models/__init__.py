@@ -12,7 +12,13 @@ from annotator.models.campaigns import (
 )
 from annotator.models.exams import AGE_CAP, Exam, PatientLink, age_text
 from annotator.models.jobs import Job
-from annotator.models.reads import Adjudication, Assignment, Decision, LabelRevision
+from annotator.models.reads import (
+    Adjudication,
+    Assignment,
+    Decision,
+    LabelRevision,
+    ReferenceLabel,
+)
 from annotator.models.taxonomy import DiagnosticClass, TaxonomyVersion
 from annotator.roles import Role
 
@@ -30,6 +36,7 @@ __all__ = [
     "Job",
     "LabelRevision",
     "PatientLink",
+    "ReferenceLabel",
     "Role",
     "TaxonomyVersion",
     "age_text",

@@ -135,6 +135,10 @@ class Campaign(models.Model):
         ANY = "any", "Any disagreement"
         CLASSES = "classes", "Disagreement on chosen classes"
 
+    class ReferenceSource(models.TextChoices):
+        IMPORTED = "imported", _("The imported reference standard")
+        CONSENSUS = "consensus", _("The adjudicated consensus")
+
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     taxonomy = models.ForeignKey(
@@ -189,6 +193,15 @@ class Campaign(models.Model):
         help_text=_(
             "Display filters the viewer starts with, e.g. "
             '{"highpass": 0.5, "lowpass": 40, "notch": 60} (Hz); none when empty.'
+        ),
+    )
+    reference_source = models.CharField(
+        max_length=16,
+        choices=ReferenceSource.choices,
+        default=ReferenceSource.IMPORTED,
+        help_text=_(
+            "What readers are scored against: the reference labels imported for "
+            "the campaign (none until some are), or the exams' resolved consensus."
         ),
     )
     lease_minutes = models.PositiveIntegerField(default=30)

@@ -191,11 +191,38 @@ class Adjudication(models.Model):
         return f"adjudication {self.campaign_id}:{self.exam_id}"
 
 
+class ReferenceLabel(models.Model):
+    """An exam's label set in the campaign's reference standard (a gold standard
+    read elsewhere). One per exam and campaign; every version is in the history."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="reference_labels"
+    )
+    exam = models.ForeignKey(
+        Exam, on_delete=models.PROTECT, related_name="reference_labels"
+    )
+    labels = models.JSONField(default=list)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "exam"], name="reference_label_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"reference {self.campaign_id}:{self.exam_id}"
+
+
 class LabelRevisionQuerySet(models.QuerySet):
     def record(
         self,
         *,
-        of: Decision | Adjudication,
+        of: Decision | Adjudication | ReferenceLabel,
         actor: Any,
         version: int,
         old_labels: list[str] | None,
@@ -222,6 +249,13 @@ class LabelRevisionQuerySet(models.QuerySet):
                 "decision": of,
                 "campaign_id": assignment.campaign_id,
                 "exam_id": assignment.exam_id,
+            }
+        elif isinstance(of, ReferenceLabel):
+            target = {
+                "kind": LabelRevision.Kind.REFERENCE,
+                "reference": of,
+                "campaign_id": of.campaign_id,
+                "exam_id": of.exam_id,
             }
         else:
             target = {
@@ -258,6 +292,7 @@ class LabelRevision(models.Model):
     class Kind(models.TextChoices):
         DECISION = "decision", "Reader decision"
         ADJUDICATION = "adjudication", "Adjudication"
+        REFERENCE = "reference", "Reference standard"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     decision = models.ForeignKey(
@@ -269,6 +304,13 @@ class LabelRevision(models.Model):
     )
     adjudication = models.ForeignKey(
         Adjudication,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revisions",
+    )
+    reference = models.ForeignKey(
+        ReferenceLabel,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -320,11 +362,19 @@ class LabelRevision(models.Model):
                         kind="decision",
                         decision__isnull=False,
                         adjudication__isnull=True,
+                        reference__isnull=True,
                     )
                     | Q(
                         kind="adjudication",
                         decision__isnull=True,
                         adjudication__isnull=False,
+                        reference__isnull=True,
+                    )
+                    | Q(
+                        kind="reference",
+                        decision__isnull=True,
+                        adjudication__isnull=True,
+                        reference__isnull=False,
                     )
                 ),
                 name="revision_refers_to_its_kind",
@@ -333,6 +383,11 @@ class LabelRevision(models.Model):
                 fields=["decision", "version"],
                 condition=Q(decision__isnull=False),
                 name="revision_decision_version_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["reference", "version"],
+                condition=Q(reference__isnull=False),
+                name="revision_reference_version_unique",
             ),
             models.UniqueConstraint(
                 fields=["adjudication", "version"],

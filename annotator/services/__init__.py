@@ -42,6 +42,11 @@ from annotator.services.jobs import (
 )
 from annotator.services.labels import clean_labels, clean_quality
 from annotator.services.progress import Tally, recount_progress
+from annotator.services.reference import (
+    ReferenceSummary,
+    reference_in_use,
+    set_reference_labels,
+)
 
 __all__ = [
     "READS_COMPLETE",
@@ -51,6 +56,7 @@ __all__ = [
     "InvalidLabels",
     "NotFound",
     "PreconditionFailed",
+    "ReferenceSummary",
     "Tally",
     "Unavailable",
     "WorkflowError",
@@ -67,8 +73,10 @@ __all__ = [
     "expire_leases",
     "record_reading",
     "recount_progress",
+    "reference_in_use",
     "remove_readers",
     "retry_job",
+    "set_reference_labels",
     "settle_exam",
     "start_agreement_job",
     "start_export_job",

@@ -1,11 +1,13 @@
 /**
- * The dashboard's readers against the consensus: each reader's sensitivity,
+ * The dashboard's readers against the others: each reader's sensitivity,
  * specificity, PPV or F1 for the most prevalent classes, with 95% intervals,
- * as a chart and a table.
+ * as a chart and a table. By default against the majority of the exam's other
+ * readers (leave one out); optionally against the consensus, which includes
+ * the reader's own read and so flatters them.
  */
 
 import { UNDEFINED_MARKER, MONO, GRID, classRows, errorBars, esc, fmt, interval, plot } from "./charts.js";
-import { el } from "./dom.js";
+import { el, gettext, interpolate } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const READER_STATS = { f1: "F1", sensitivity: "Sensitivity", specificity: "Specificity", ppv: "PPV" };
@@ -15,16 +17,33 @@ const TOP_CLASSES = 8;
 
 let shown = null; // {report, top}
 
+/** The per-reader statistics the "against" <select> chooses. */
+function statsOf(report) {
+  const against = $("reader-against").value;
+  if (against === "loo" && report.reader_stats_leave_one_out) return report.reader_stats_leave_one_out.readers;
+  return report.reader_stats || {};
+}
+
 /** Show a report's reader statistics; the statistic's <select> redraws them. */
 export function showReaderAgreement(report, names) {
-  if (!shown) $("reader-stat").addEventListener("change", drawChart);
+  if (!shown) {
+    $("reader-stat").addEventListener("change", drawChart);
+    $("reader-against").addEventListener("change", () => showReaderAgreement(shown.report, names));
+  }
   shown = {
     report,
     top: classRows(report, names)
       .filter((c) => c.n_positive_reads > 0)
       .slice(0, TOP_CLASSES),
   };
-  const readers = Object.keys(report.reader_stats || {});
+  shown.stats = statsOf(report);
+  const readers = Object.keys(shown.stats).filter((reader) =>
+    Object.values(shown.stats[reader]).some((cell) => cell.f1 !== null || cell.specificity !== null),
+  );
+  $("readers-empty").textContent =
+    $("reader-against").value === "loo"
+      ? gettext("No exam has two or more readers yet, so readers cannot be compared with the others.")
+      : gettext("No exam has a consensus yet, so readers cannot be compared with it.");
   $("readers-empty").hidden = readers.length > 0;
   $("reader-chart").hidden = readers.length === 0;
   if (!readers.length) {
@@ -37,7 +56,7 @@ export function showReaderAgreement(report, names) {
 }
 
 function drawChart() {
-  const stats = shown.report.reader_stats;
+  const stats = shown.stats;
   const stat = $("reader-stat").value;
   const label = READER_STATS[stat];
   const codes = shown.top.map((c) => c.code);
@@ -86,12 +105,16 @@ function drawChart() {
     xaxis: { type: "category", tickfont: MONO },
     yaxis: { title: { text: label }, range: [0, 1.05], gridcolor: GRID },
   });
-  $("reader-chart-desc").textContent =
-    `${label} of each reader against the consensus for the ${codes.length} most prevalent classes, with 95% intervals.`;
+  $("reader-chart-desc").textContent = interpolate(
+    $("reader-against").value === "loo"
+      ? "%(stat)s of each reader against the majority of the exam's other readers, for the %(n)s most prevalent classes, with 95% intervals."
+      : "%(stat)s of each reader against the consensus (which includes the reader's own read), for the %(n)s most prevalent classes, with 95% intervals.",
+    { stat: label, n: codes.length },
+  );
 }
 
 function drawTable(readers) {
-  const stats = shown.report.reader_stats;
+  const stats = shown.stats;
   const head = el(
     "thead",
     {},

@@ -4,7 +4,9 @@
 // and pairwise Cohen's kappa (agreement-pairs.js).
 import { showClassAgreement } from "./agreement-classes.js";
 import { showPairAgreement } from "./agreement-pairs.js";
+import { showGroupAgreement } from "./agreement-groups.js";
 import { showReaderAgreement } from "./agreement-readers.js";
+import { showReferenceScores } from "./agreement-reference.js";
 import { pct } from "./charts.js";
 import { ApiError, api, el, enums, gettext, ninterpolate, showError } from "./dom.js";
 import { exportRows, isActive, JobList, jobTitle } from "./job-list.js";
@@ -153,6 +155,8 @@ async function loadReport() {
   $("report-more").hidden = false;
   showClassAgreement(report, names);
   showReaderAgreement(report, names);
+  showReferenceScores(report, names);
+  showGroupAgreement(report);
   await showPairAgreement(report, names, campaignId);
 }
 
