@@ -35,6 +35,7 @@ from annotator.models import (
     Campaign,
     CampaignExam,
     Decision,
+    MachineReading,
     TaxonomyVersion,
 )
 
@@ -132,9 +133,11 @@ def _exam_rows(
     ):
         reads: dict[int, list[dict[str, Any]]] = {}
         adjudications: dict[int, dict[str, Any]] = {}
+        machines: dict[int, list[dict[str, Any]]] = {}
         if with_reads:
             ids = [row[0] for row in batch]
             reads, adjudications = _provenance(campaign, ids, usernames)
+            machines = _machine_readings(campaign, ids, usernames)
         for row in batch:
             yield {
                 "pk": row[0],
@@ -146,6 +149,7 @@ def _exam_rows(
                 "method": row[6],
                 "labels": row[7],
                 "reads": reads.get(row[0], []),
+                "machine_readings": machines.get(row[0], []),
                 "adjudication": adjudications.get(row[0]),
             }
 
@@ -293,6 +297,35 @@ def _provenance(
     return reads, adjudications
 
 
+def _machine_readings(
+    campaign: Campaign, exam_ids: list[int], usernames: dict[int, str]
+) -> dict[int, list[dict[str, Any]]]:
+    """Models' readings of the exams, by exam: {"reader", "labels", "version",
+    "machine": true}; never part of the consensus."""
+    rows = list(
+        MachineReading.objects.filter(
+            campaign=campaign, exam_id__in=exam_ids
+        ).values_list("exam_id", "reader_id", "labels", "version")
+    )
+    missing = {r[1] for r in rows} - set(usernames)
+    if missing:
+        users = get_user_model().objects.filter(pk__in=missing)
+        usernames.update(users.values_list("pk", "username"))
+    out: dict[int, list[dict[str, Any]]] = {}
+    for exam_id, reader_id, labels, version in sorted(
+        rows, key=lambda r: (r[0], usernames[r[1]])
+    ):
+        out.setdefault(exam_id, []).append(
+            {
+                "reader": usernames[reader_id],
+                "labels": labels,
+                "version": version,
+                "machine": True,
+            }
+        )
+    return out
+
+
 def _in_samples(span: dict[str, Any], sampling_rate: float) -> dict[str, Any]:
     """An evidence span with its times also as sample indices (from 0) of the record."""
     return {
@@ -332,6 +365,7 @@ def _write_jsonl(
                 "labels": labels if resolved else None,
             },
             "readers": exam["reads"],
+            "machine_readings": exam["machine_readings"],
             "adjudication": exam["adjudication"],
             "taxonomy": taxonomy,
         }
@@ -448,6 +482,8 @@ def _agreement_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
     keep = ("fleiss_kappa", "krippendorff_alpha", "pabak", "ac1", "prevalence")
     return {
         "n_exams": report.get("n_exams"),
+        "readers": report.get("readers", []),
+        "machines": report.get("machines", []),  # models among the readers
         "macro": {k: report.get("macro", {}).get(k) for k in keep},
         "micro": {k: report.get("micro", {}).get(k) for k in keep},
         "per_class_kappa": {

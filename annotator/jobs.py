@@ -38,6 +38,7 @@ from annotator.models import (
     CampaignExam,
     Decision,
     Job,
+    MachineReading,
     ReferenceLabel,
 )
 from annotator.services.reference import reference_in_use
@@ -63,14 +64,26 @@ NO_READS = "The campaign has no submitted reads yet; nothing to measure."
 
 
 def campaign_readers(campaign: Campaign) -> list[tuple[int, str]]:
-    """(user id, username) of everyone with a submitted read, sorted by name."""
-    rows = (
+    """(user id, username) of everyone with a submitted read and of every
+    machine with a reading, sorted by name."""
+    rows = set(
         Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED)
         .order_by()
         .values_list("reader_id", "reader__username")
         .distinct()
     )
+    rows |= set(campaign_machines(campaign))
     return sorted(rows, key=lambda row: row[1])
+
+
+def campaign_machines(campaign: Campaign) -> list[tuple[int, str]]:
+    """(user id, username) of the machines with a reading in the campaign."""
+    return list(
+        MachineReading.objects.filter(campaign=campaign)
+        .order_by()
+        .values_list("reader_id", "reader__username")
+        .distinct()
+    )
 
 
 def chunk_bounds(campaign: Campaign, chunk_size: int) -> list[tuple[int, int]]:
@@ -230,6 +243,21 @@ def load_readings(
             e_parts.append(_rows_of(exam_ids, exams))
             j_parts.append(j)
             s_parts.append(np.fromiter(map(sets.__getitem__, texts), dtype=np.intp))
+        machine_rows = (
+            MachineReading.objects.filter(
+                campaign=campaign,
+                exam_id__gte=lo,
+                exam_id__lt=hi,
+                reader_id__in=list(column),
+            )
+            .order_by()
+            .values_list("exam_id", "reader_id", Cast("labels", TextField()))
+        )
+        for batch in batched(machine_rows.iterator(chunk_size=_FETCH), _FETCH):
+            exams, readers, texts = zip(*batch, strict=True)
+            e_parts.append(_rows_of(exam_ids, exams))
+            j_parts.append(np.fromiter(map(column.__getitem__, readers), dtype=np.intp))
+            s_parts.append(np.fromiter(map(sets.__getitem__, texts), dtype=np.intp))
         resolved = [
             (e, sets[text])
             for e, (_, state, text) in enumerate(links)
@@ -293,6 +321,11 @@ def agreement_groups(
     ]
 
 
+def _machine_indices(names: Sequence[str], machines: Sequence[str]) -> list[int]:
+    wanted = set(machines)
+    return [j for j, name in enumerate(names) if name in wanted]
+
+
 def _group_indices(
     codes: Sequence[str], groups: Sequence[Sequence[Any]]
 ) -> list[tuple[int, ...]]:
@@ -335,6 +368,7 @@ def plan_agreement(job_id: int) -> list[tuple[int, int, int]] | None:
             {
                 "reader_ids": [r[0] for r in readers],
                 "reader_names": [r[1] for r in readers],
+                "machine_names": sorted(m[1] for m in campaign_machines(campaign)),
                 "codes": campaign.taxonomy.codes(),
                 "groups": agreement_groups(
                     campaign.taxonomy.codes(), campaign.taxonomy.exclusive_groups()
@@ -373,6 +407,9 @@ def count_agreement_chunk(job_id: int, index: int, lo: int, hi: int) -> None:
             seed=int(job.params.get("seed") or 0),
             reference=reference,
             groups=_group_indices(plan["codes"], plan.get("groups", [])),
+            machines=_machine_indices(
+                plan["reader_names"], plan.get("machine_names", [])
+            ),
         )
         _save_counts(key, counts)
     n_chunks = len(job.params["plan"]["chunks"])
@@ -448,6 +485,7 @@ def merge_agreement(job_id: int) -> None:
         reader_names=plan["reader_names"],
         group_names=[name for name, _members in plan.get("groups", [])],
         reference_source=plan.get("reference") or "imported",
+        machine_names=plan.get("machine_names", []),
     )
     document = {
         "campaign": campaign.name,
@@ -481,6 +519,8 @@ def agreement_report(
     codes = campaign.taxonomy.codes()
     groups = agreement_groups(codes, campaign.taxonomy.exclusive_groups())
     source = reference_in_use(campaign)
+    names = [r[1] for r in readers]
+    machine_names = sorted(m[1] for m in campaign_machines(campaign))
     total = None
     for lo, hi in chunk_bounds(campaign, chunk_size):
         readings, consensus, reference, exam_ids = load_readings(
@@ -499,14 +539,16 @@ def agreement_report(
             seed=seed,
             reference=reference,
             groups=_group_indices(codes, groups),
+            machines=_machine_indices(names, machine_names),
         )
         total = counts if total is None else total + counts
     report = agreement.report(
         total,
         class_codes=codes,
-        reader_names=[r[1] for r in readers],
+        reader_names=names,
         group_names=[name for name, _members in groups],
         reference_source=source or "imported",
+        machine_names=machine_names,
     )
     return {
         "campaign": campaign.name,

@@ -14,6 +14,9 @@ class Role(models.TextChoices):
     READER = "reader", _("Reader")
     ADJUDICATOR = "adjudicator", _("Adjudicator")
     MANAGER = "manager", _("Manager")
+    # A model's account: its predictions are imported as readings, it never logs
+    # in, and its readings are kept apart from the people's (MachineReading).
+    MACHINE = "machine", _("Machine reader")
 
 
 # Model permissions each group gets (managers administer; the others work
@@ -47,3 +50,8 @@ def has_role(user: Any, role: Role | str) -> bool:
 
 def is_manager(user: Any) -> bool:
     return has_role(user, Role.MANAGER)
+
+
+def is_machine(user: Any) -> bool:
+    """Whether the account is a model's (its group; a machine never logs in)."""
+    return user.groups.filter(name=Role.MACHINE).exists()

@@ -514,6 +514,7 @@ def test_report_is_strict_json_and_has_the_contract_shape(values, bootstrap):
     assert list(rep) == [
         "n_exams",
         "readers",
+        "machines",
         "classes",
         "reader_stats",
         "macro",

@@ -6,6 +6,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from annotator import services
 from annotator.models import (
     Adjudication,
     Assignment,
@@ -32,6 +33,9 @@ def world(cast):
     other.readers.set([cast.outsider])
     other.adjudicators.set([])
     return {"cast": cast, "pilot": pilot, "other": other, "exams": exams}
+
+
+MACHINE = "model-x"
 
 
 def client_for(world, role: str) -> APIClient:
@@ -112,6 +116,7 @@ EXPECTED = {
     "other": (401, 404, 404, 404, 200, 200),
     "pilot-next": (401, 200, 200, 404, 404, 404),
     "pilot-queue": (401, 404, 404, 200, 200, 404),
+    "pilot-reference": (401, 404, 404, 404, 200, 404),
     "exams": (401, 200, 200, 200, 200, 200),
     "exam": (401, 404, 404, 404, 200, 404),
     "create-campaign": (401, 403, 403, 403, 201, 403),
@@ -131,6 +136,7 @@ def request_route(client, name, world):
         "other": ("get", f"/api/campaigns/{other.pk}/", None),
         "pilot-next": ("post", f"/api/campaigns/{pilot.pk}/next/", None),
         "pilot-queue": ("get", f"/api/campaigns/{pilot.pk}/adjudication/", None),
+        "pilot-reference": ("get", f"/api/campaigns/{pilot.pk}/reference/", None),
         "exams": ("get", "/api/exams/", None),
         "exam": ("get", f"/api/exams/{exam.pk}/", None),
         "create-campaign": (
@@ -147,11 +153,19 @@ def request_route(client, name, world):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 @pytest.mark.parametrize("role", ROLES)
 def test_every_route_answers_each_role_as_its_rights_allow(world, name, role):
+    # A model's reading of every pilot exam: no route but a manager's shows it.
+    services.record_machine_readings(
+        campaign=world["pilot"],
+        machine=services.machine_account(MACHINE),
+        labels=[(exam, ["AF"]) for exam in world["exams"]],
+    )
     response = request_route(client_for(world, role), name, world)
     expected = EXPECTED[name][ROLES.index(role)]
     assert response.status_code == expected, (name, role, response.content[:300])
     if expected == 404:  # a message, and nothing about the object
         assert set(response.json()) == {"detail"}
+    if role != "manager":
+        assert MACHINE.encode() not in response.content, (name, role)
 
 
 # --- Visibility and blinding ---------------------------------------------------------

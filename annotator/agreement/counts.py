@@ -218,8 +218,12 @@ def _groups(
     pairs: Sequence[tuple[int, int]],
     reference: NDArray[np.int8] | None = None,
     groups: Groups = (),
+    people: NDArray[np.bool_] | None = None,
 ) -> Iterator[_Group]:
-    """Features of a block: by number of readers, per reader pair, per reader."""
+    """Features of a block: by number of readers, per reader pair, per reader.
+
+    ``people`` marks the readers that are not models: the others' majority a
+    reader is scored against (leave one out) counts only them."""
     n_exams, n_readers, _ = yes.shape
     n = read.sum(axis=1)
     yes8 = yes.view(np.uint8)
@@ -229,6 +233,11 @@ def _groups(
     counted = [
         _category_counts(c, size) for c, size in zip(categories, sizes, strict=True)
     ]
+    if people is None or people.all():
+        n_people, s_people = n, s
+    else:
+        n_people = read[:, people].sum(axis=1)
+        s_people = yes8[:, people].sum(axis=1, dtype=np.uint16)
     ref_resolved = None if reference is None else reference >= 0
     ref_positive = None if reference is None else reference == 1
     values = np.unique(n)
@@ -290,9 +299,10 @@ def _groups(
         rows = None if count == n_exams else np.flatnonzero(read[:, j])
         pick = slice(None) if rows is None else rows
         yj = yes[pick, j]
-        # The other readers of each exam: n - 1 of them, s - yes_j saying yes.
-        others = (n[pick].astype(np.int16) - 1)[:, None]
-        others_yes = 2 * (s[pick].astype(np.int16) - yj)
+        # The other people reading each exam, and how many of them said yes.
+        own = int(people[j]) if people is not None else 1
+        others = (n_people[pick].astype(np.int16) - own)[:, None]
+        others_yes = 2 * (s_people[pick].astype(np.int16) - own * yj)
         resolved = (others > 0) & (others_yes != others)
         positive = others_yes > others
         columns = [
@@ -441,6 +451,7 @@ def count_chunk(
     seed: int = 0,
     reference: NDArray[np.int8] | None = None,
     groups: Sequence[Sequence[int]] = (),
+    machines: Sequence[int] = (),
 ) -> Counts:
     """Sufficient statistics of a chunk of exams (see the module docstring).
 
@@ -457,6 +468,9 @@ def count_chunk(
     groups: exclusive groups, each the class indices of one multi-category
         choice (disjoint); a reader who chose none of a group's classes is in its
         category "none", one who chose two is refused (ValueError).
+    machines: indices of readers that are models: left out of the others'
+        majority each reader is scored against (leave one out), counted
+        everywhere else.
 
     Raises ValueError on malformed input; never on degenerate data.
     """
@@ -488,6 +502,11 @@ def count_chunk(
         if len(np.unique(exam_keys)) != n_exams:
             raise ValueError("exam_keys must be unique (equal keys get equal weights)")
     pairs = list(combinations(range(n_readers), 2))
+    people = np.ones(n_readers, dtype=bool)
+    for j in machines:
+        if not 0 <= j < n_readers:
+            raise ValueError("machines must be reader indices")
+        people[j] = False
 
     def blocks(size: int) -> Iterator[tuple[slice, Iterator[_Group]]]:
         for start in range(0, n_exams, size):
@@ -495,7 +514,10 @@ def count_chunk(
             read, yes = _prepare(readings[sl], n_readers, n_classes)
             cons = None if consensus is None else consensus[sl]
             ref = None if reference is None else reference[sl]
-            yield sl, _combined(_groups(read, yes, cons, pairs, ref, group_indices))
+            yield (
+                sl,
+                _combined(_groups(read, yes, cons, pairs, ref, group_indices, people)),
+            )
 
     has_reference = reference is not None
     point = _empty(n_readers, n_classes, group_indices, (), has_reference)
@@ -525,7 +547,7 @@ def count_chunk(
                 # rounding, so every exam keeps its row.
                 w = w * weights[None, sl]
             read, yes = _prepare(block, n_readers, n_classes)
-            features = _groups(read, yes, cons, pairs, ref, group_indices)
+            features = _groups(read, yes, cons, pairs, ref, group_indices, people)
             for group in _combined(features):
                 _add_weighted(boot, group, w, exact32=weights is None)
     return Counts(

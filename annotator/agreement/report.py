@@ -310,6 +310,7 @@ def report(
     reader_names: Sequence[str],
     group_names: Sequence[str] = (),
     reference_source: str = "imported",
+    machine_names: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The agreement report (DESIGN section 6) as a JSON-ready dict.
 
@@ -378,6 +379,8 @@ def report(
         group_names
     ):
         raise ValueError("group_names must be unique and match the counted groups")
+    if not set(machine_names) <= set(reader_names):
+        raise ValueError("machine_names must be among the reader_names")
     if reference_source not in REFERENCE_SOURCES:
         raise ValueError(f"reference_source must be one of {REFERENCE_SOURCES}")
     bootstrap = counts.n_bootstrap > 0
@@ -438,6 +441,7 @@ def report(
     return {
         "n_exams": _number(counts.point["T"][1:].sum()),
         "readers": reader_names,
+        "machines": sorted(machine_names),
         "classes": classes,
         "reader_stats": reader_stats,
         "macro": summary["macro"],

@@ -78,14 +78,27 @@ def import_readings(
     campaign_name: str,
     dataset: str | None = None,
     taxonomy: TaxonomyVersion | None = None,
+    machine: bool = False,
 ) -> ReadingsSummary:
-    """Import a readings CSV into campaign ``campaign_name`` (created if missing)."""
+    """Import a readings CSV into campaign ``campaign_name`` (created if missing).
+
+    With ``machine`` the readers are models (machine accounts, created as
+    needed) and the campaign must exist: their readings are kept apart from
+    the people's (:mod:`annotator.services.machines`).
+    """
     path = Path(path)
     columns, rows = _read_rows(path)
     for required in ("exam_id", "reader"):
         if required not in columns:
             raise ReadingsError(f"{path.name}: missing column {required!r}")
     campaign = Campaign.objects.filter(name=campaign_name).first()
+    if machine:
+        if campaign is None:
+            raise ReadingsError(
+                f"No campaign named {campaign_name!r}: a model's readings join an "
+                "existing campaign."
+            )
+        return _import_machine_readings(path, columns, rows, campaign, dataset)
     taxonomy = campaign.taxonomy if campaign else (taxonomy or load_default_taxonomy())
     code_columns = _code_columns(path, columns, set(taxonomy.codes()), taxonomy)
     if not rows:
@@ -151,6 +164,62 @@ def import_readings(
             summary.skipped += 1
         else:
             summary.imported += 1
+    return summary
+
+
+def _import_machine_readings(
+    path: Path,
+    columns: list[str],
+    rows: list[dict[str, str]],
+    campaign: Campaign,
+    dataset: str | None,
+) -> ReadingsSummary:
+    """Each model's rows as its machine readings; bad rows reported, not stored."""
+    taxonomy = campaign.taxonomy
+    code_columns = _code_columns(path, columns, set(taxonomy.codes()), taxonomy)
+    if not rows:
+        raise ReadingsError(f"{path.name}: no readings")
+    summary = ReadingsSummary(campaign=campaign.name)
+    exams = _resolve_exams(rows, dataset=dataset, campaign=campaign, summary=summary)
+    by_machine: dict[str, list[tuple[Exam, list[str]]]] = {}
+    machines: dict[str, object] = {}
+    for number, row in enumerate(rows, start=2):
+        name, exam = (
+            (row.get("reader") or "").strip(),
+            exams.get(row.get("exam_id", "")),
+        )
+        if exam is None:
+            continue  # reported once already
+        if not name:
+            summary.problems.append(f"row {number}: no reader name")
+            continue
+        if name not in machines and name not in summary.refused_readers:
+            try:
+                existed = get_user_model().objects.filter(username=name).exists()
+                machines[name] = services.machine_account(name)
+                if not existed:
+                    summary.new_readers.append(name)
+            except services.WorkflowError as exc:
+                summary.refused_readers[name] = str(exc)
+                summary.problems.append(f"reader {name!r} refused: {exc}")
+        if name in summary.refused_readers:
+            continue
+        try:
+            labels = services.clean_labels(campaign, _row_labels(row, code_columns))
+        except (services.WorkflowError, ValueError) as exc:
+            summary.problems.append(f"row {number} (exam {exam.exam_id}): {exc}")
+            continue
+        by_machine.setdefault(name, []).append((exam, labels))
+    for name, readings in by_machine.items():
+        try:
+            done = services.record_machine_readings(
+                campaign=campaign, machine=machines[name], labels=readings
+            )
+        except services.WorkflowError as exc:
+            summary.problems.append(f"reader {name!r}: {exc}; none of its rows stored")
+            continue
+        summary.imported += done.created + done.changed
+        summary.skipped += done.unchanged
     return summary
 
 

@@ -17,6 +17,7 @@ from annotator.models.reads import (
     Assignment,
     Decision,
     LabelRevision,
+    MachineReading,
     ReferenceLabel,
 )
 from annotator.models.taxonomy import DiagnosticClass, TaxonomyVersion
@@ -35,6 +36,7 @@ __all__ = [
     "Exam",
     "Job",
     "LabelRevision",
+    "MachineReading",
     "PatientLink",
     "ReferenceLabel",
     "Role",

@@ -218,11 +218,46 @@ class ReferenceLabel(models.Model):
         return f"reference {self.campaign_id}:{self.exam_id}"
 
 
+class MachineReading(models.Model):
+    """A model's reading of an exam: its predicted classes, imported.
+
+    Kept apart from the people's reads: no claim, no slot of the overlap, no
+    part in the consensus or the adjudication queue, and no route a reader or
+    adjudicator uses shows it. The agreement report counts it as a reader,
+    marked as a machine.
+    """
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="machine_readings"
+    )
+    exam = models.ForeignKey(
+        Exam, on_delete=models.PROTECT, related_name="machine_readings"
+    )
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    labels = models.JSONField(default=list)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "exam", "reader"], name="machine_reading_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"machine reading {self.campaign_id}:{self.exam_id}:{self.reader_id}"
+
+
 class LabelRevisionQuerySet(models.QuerySet):
     def record(
         self,
         *,
-        of: Decision | Adjudication | ReferenceLabel,
+        of: Decision | Adjudication | ReferenceLabel | MachineReading,
         actor: Any,
         version: int,
         old_labels: list[str] | None,
@@ -249,6 +284,13 @@ class LabelRevisionQuerySet(models.QuerySet):
                 "decision": of,
                 "campaign_id": assignment.campaign_id,
                 "exam_id": assignment.exam_id,
+            }
+        elif isinstance(of, MachineReading):
+            target = {
+                "kind": LabelRevision.Kind.MACHINE,
+                "machine_reading": of,
+                "campaign_id": of.campaign_id,
+                "exam_id": of.exam_id,
             }
         elif isinstance(of, ReferenceLabel):
             target = {
@@ -281,6 +323,17 @@ class LabelRevisionQuerySet(models.QuerySet):
         )
 
 
+_TARGETS = ("decision", "adjudication", "reference", "machine_reading")
+
+
+def _refers_to(kind: str, field: str) -> Q:
+    """A revision of ``kind`` points at its ``field`` and at nothing else."""
+    return Q(
+        kind=kind,
+        **{f"{name}__isnull": name != field for name in _TARGETS},
+    )
+
+
 class LabelRevision(models.Model):
     """Append-only history of every label change (reads and adjudications).
 
@@ -293,6 +346,7 @@ class LabelRevision(models.Model):
         DECISION = "decision", "Reader decision"
         ADJUDICATION = "adjudication", "Adjudication"
         REFERENCE = "reference", "Reference standard"
+        MACHINE = "machine", "Machine reading"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     decision = models.ForeignKey(
@@ -311,6 +365,13 @@ class LabelRevision(models.Model):
     )
     reference = models.ForeignKey(
         ReferenceLabel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revisions",
+    )
+    machine_reading = models.ForeignKey(
+        MachineReading,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -357,32 +418,21 @@ class LabelRevision(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=(
-                    Q(
-                        kind="decision",
-                        decision__isnull=False,
-                        adjudication__isnull=True,
-                        reference__isnull=True,
-                    )
-                    | Q(
-                        kind="adjudication",
-                        decision__isnull=True,
-                        adjudication__isnull=False,
-                        reference__isnull=True,
-                    )
-                    | Q(
-                        kind="reference",
-                        decision__isnull=True,
-                        adjudication__isnull=True,
-                        reference__isnull=False,
-                    )
-                ),
+                condition=_refers_to("decision", "decision")
+                | _refers_to("adjudication", "adjudication")
+                | _refers_to("reference", "reference")
+                | _refers_to("machine", "machine_reading"),
                 name="revision_refers_to_its_kind",
             ),
             models.UniqueConstraint(
                 fields=["decision", "version"],
                 condition=Q(decision__isnull=False),
                 name="revision_decision_version_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["machine_reading", "version"],
+                condition=Q(machine_reading__isnull=False),
+                name="revision_machine_version_unique",
             ),
             models.UniqueConstraint(
                 fields=["reference", "version"],

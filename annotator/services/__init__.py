@@ -41,6 +41,7 @@ from annotator.services.jobs import (
     start_job,
 )
 from annotator.services.labels import clean_labels, clean_quality
+from annotator.services.machines import machine_account, record_machine_readings
 from annotator.services.progress import Tally, recount_progress
 from annotator.services.reference import (
     ReferenceSummary,
@@ -71,6 +72,8 @@ __all__ = [
     "create_campaign",
     "edit_decision",
     "expire_leases",
+    "machine_account",
+    "record_machine_readings",
     "record_reading",
     "recount_progress",
     "reference_in_use",

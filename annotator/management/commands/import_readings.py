@@ -33,6 +33,13 @@ class Command(BaseCommand):
             "one label set per exam, all rows or none.",
         )
         parser.add_argument(
+            "--machine",
+            action="store_true",
+            help="The readers are models (machine accounts): their readings are "
+            "counted in agreement and reference scores, never in the consensus, "
+            "and never shown to readers.",
+        )
+        parser.add_argument(
             "--by",
             help="Username recorded in the history for a reference import "
             "(default: the campaign's creator).",
@@ -40,6 +47,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["reference"]:
+            if options["machine"]:
+                raise CommandError(
+                    "A reference standard has no readers; give --reference or "
+                    "--machine, not both."
+                )
             self._reference(options)
             return
         taxonomy = taxonomy_by_id(options["taxonomy"])
@@ -49,6 +61,7 @@ class Command(BaseCommand):
                 campaign_name=options["campaign"],
                 dataset=options["dataset"],
                 taxonomy=taxonomy,
+                machine=options["machine"],
             )
         self.stdout.write(summary.as_text())
         if summary.imported == 0 and summary.skipped == 0:

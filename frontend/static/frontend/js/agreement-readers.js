@@ -6,7 +6,7 @@
  * the reader's own read and so flatters them.
  */
 
-import { UNDEFINED_MARKER, MONO, GRID, classRows, errorBars, esc, fmt, interval, plot } from "./charts.js";
+import { UNDEFINED_MARKER, MONO, GRID, classRows, errorBars, esc, fmt, interval, plot, readerLabel } from "./charts.js";
 import { el, gettext, interpolate } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
@@ -67,7 +67,7 @@ function drawChart() {
     const cis = codes.map((code) => of(reader, code).ci95?.[stat] ?? null);
     return {
       type: "bar",
-      name: reader,
+      name: readerLabel(shown.report, reader),
       x: codes,
       y: values,
       marker: { color: READER_COLOURS[i % READER_COLOURS.length] },
@@ -75,7 +75,7 @@ function drawChart() {
       hovertemplate: codes.map((code, k) => {
         const why = of(reader, code).undefined?.[stat];
         const value = values[k] === null ? `undefined${why ? ` (${esc(why)})` : ""}` : fmt(values[k], 3);
-        return `<b>${esc(reader)}</b> · ${esc(code)}<br>${label}: ${value}${cis[k] ? ` (95% CI ${interval(cis[k])})` : ""}<extra></extra>`;
+        return `<b>${esc(readerLabel(shown.report, reader))}</b> · ${esc(code)}<br>${label}: ${value}${cis[k] ? ` (95% CI ${interval(cis[k])})` : ""}<extra></extra>`;
       }),
     };
   });
@@ -122,7 +122,9 @@ function drawTable(readers) {
       "tr",
       {},
       el("th", { scope: "col", rowspan: 2 }, "Class"),
-      readers.map((reader) => el("th", { scope: "colgroup", colspan: 3, class: "group" }, reader)),
+      readers.map((reader) =>
+        el("th", { scope: "colgroup", colspan: 3, class: "group" }, readerLabel(shown.report, reader)),
+      ),
     ),
     el(
       "tr",

@@ -4,7 +4,7 @@
  * intervals, for the most prevalent classes, and their macro average.
  */
 
-import { classRows, fmt, interval } from "./charts.js";
+import { classRows, fmt, interval, readerLabel } from "./charts.js";
 import { el, gettext, interpolate } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
@@ -77,7 +77,7 @@ function drawTable() {
       el(
         "tr",
         {},
-        el("th", { scope: "row" }, reader),
+        el("th", { scope: "row" }, readerLabel(shown.report, reader)),
         shown.top.map((c) => cell(reference.readers[reader][c.code], stat)),
         cell(reference.macro[reader], stat),
       ),

@@ -3,7 +3,7 @@
  * of a chart, and the order in which a report's classes are shown.
  */
 
-import { plotlyReady } from "./dom.js";
+import { gettext, plotlyReady } from "./dom.js";
 
 const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif', size: 12, color: "#1d232b" };
 export const MONO = { family: "ui-monospace, SFMono-Regular, Menlo, monospace", size: 11 };
@@ -51,6 +51,11 @@ export function errorBars(values, cis, { thickness = 1, width = 2 } = {}) {
     thickness,
     width,
   };
+}
+
+/** A reader's name as the dashboard shows it: a model's is marked as such. */
+export function readerLabel(report, name) {
+  return (report.machines || []).includes(name) ? `${name} (${gettext("model")})` : name;
 }
 
 /** A report's classes with their names, most prevalent first (then most read). */
