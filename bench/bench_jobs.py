@@ -70,6 +70,10 @@ TARGET_ROWS_PER_S = 100_000
 JOB_TIMEOUT_S = 900.0
 CHILD_TIMEOUT_S = 900.0
 WORKER_START_TIMEOUT_S = 120.0
+# The agreement job before reference standards, exclusive groups and
+# leave-one-out counts were added to it.
+BASELINE = "ee7b092"
+TARGET_RATIO = 1.5
 sys.path.insert(0, str(REPO))
 
 # Dominant rhythm (one per exam): mostly sinus, some AF, a long tail.
@@ -123,6 +127,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--naive-size", type=int, default=250_000, help="the alternative's size"
     )
     parser.add_argument("--no-inline", action="store_true", help="skip the inline run")
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE,
+        help="commit whose agreement job (a worker -c 1 from a checkout of it) is "
+        "timed in the same run as the reference; empty to skip",
+    )
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", PG_DEFAULT))
     parser.add_argument("--db", default=DB_DEFAULT, help="throwaway database name")
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS", REDIS_DEFAULT))
@@ -182,6 +192,7 @@ class Reads:
     state: np.ndarray  # (E,) "unanimous" / "needs_adjudication" / "adjudicated"
     labels: np.ndarray  # (E, K) bool: the consensus where it has one
     disagreeing: np.ndarray  # (E, K) bool
+    truth: np.ndarray  # (E, K) bool: what the reads are noisy copies of
 
 
 def synthetic_reads(
@@ -224,6 +235,9 @@ def synthetic_reads(
     extra = np.argwhere(rng.random((n_exams, READERS)) < READ_EXTRA)
     added = np.array(findings)[rng.choice(len(findings), len(extra), p=weights)]
     reads[extra[:, 0], extra[:, 1], added] = True
+    for members in exclusive:  # a read keeps one class of a group, as validated
+        block = reads[:, :, members]
+        reads[:, :, members] = block & (np.cumsum(block, axis=2) == 1)
     other = np.argwhere(rng.random((n_exams, READERS)) < READ_RHYTHM)
     reads[other[:, 0, None], other[:, 1, None], rhythm_idx[None, :]] = False
     new = rhythm_idx[rng.choice(len(rhythm_idx), len(other), p=rhythm_p)]
@@ -238,7 +252,7 @@ def synthetic_reads(
     # An adjudicator settles on the majority of the reads.
     labels = np.where(agree[:, None], reads[:, 0, :], votes * 2 > READERS)
     disagreeing = (votes > 0) & (votes < READERS)
-    return Reads(reads, state, labels, disagreeing)
+    return Reads(reads, state, labels, disagreeing, truth)
 
 
 def label_texts(rows: np.ndarray, codes: list[str]) -> np.ndarray:
@@ -408,14 +422,14 @@ def seed(n_exams: int, seed_value: int) -> Seeded:
     def decision_lines() -> Iterator[str]:
         for i in range(n_exams * READERS):
             yield (
-                f"{i + 1}\t{i + 1}\t{reads[i]}\t[]\t\t{20_000 + i % 40_000}\t1\t"
-                f"{TIMESTAMP}\t{TIMESTAMP}"
+                f"{i + 1}\t{i + 1}\t{reader_ids[i % READERS]}\t{reads[i]}\t[]\t\t"
+                f"{20_000 + i % 40_000}\t1\t{TIMESTAMP}\t{TIMESTAMP}"
             )
 
     copy_rows(
         "annotator_decision",
-        "id, assignment_id, labels, quality, comment, duration_ms, version, "
-        "created_at, updated_at",
+        "id, assignment_id, reader_id, labels, quality, comment, duration_ms, "
+        "version, created_at, updated_at",
         decision_lines(),
     )
     print(f"  decisions copied at {time.perf_counter() - started:.1f} s", flush=True)
@@ -430,6 +444,17 @@ def seed(n_exams: int, seed_value: int) -> Seeded:
             for e in adjudicated.tolist()
         ),
     )
+    # The truth the reads were drawn from is the campaign's reference standard.
+    truth = label_texts(data.truth, codes)
+    copy_rows(
+        "annotator_referencelabel",
+        "campaign_id, exam_id, labels, version, created_at, updated_at",
+        (
+            f"{campaign.pk}\t{exam_ids[e]}\t{truth[e]}\t1\t{TIMESTAMP}\t{TIMESTAMP}"
+            for e in range(n_exams)
+        ),
+    )
+    print(f"  reference copied at {time.perf_counter() - started:.1f} s", flush=True)
     with connection.cursor() as cursor:
         for table in ("annotator_assignment", "annotator_decision"):
             cursor.execute(
@@ -449,6 +474,7 @@ def seed(n_exams: int, seed_value: int) -> Seeded:
             "exams": n_exams,
             "assignments + decisions": n_exams * READERS,
             "adjudications": len(adjudicated),
+            "reference labels": n_exams,
             **{f"state {k}": v for k, v in sorted(states.items())},
             "positive reads per read (mean)": round(
                 float(data.reads.sum()) / (n_exams * READERS), 2
@@ -529,7 +555,12 @@ class Worker:
     """A ``celery worker`` subprocess in its own process group."""
 
     def __init__(
-        self, env: dict[str, str], queue: str, concurrency: int, log: Path
+        self,
+        env: dict[str, str],
+        queue: str,
+        concurrency: int,
+        log: Path,
+        cwd: Path = REPO,
     ) -> None:
         self.log = log
         self.handle = log.open("ab")
@@ -550,7 +581,7 @@ class Worker:
                 "--loglevel",
                 "INFO",
             ),
-            cwd=REPO,
+            cwd=cwd,
             env=env,
             stdout=self.handle,
             stderr=subprocess.STDOUT,
@@ -603,15 +634,21 @@ def run_on_worker(
     log_dir: Path,
     inline: dict[str, Any] | None,
     workers: list[Worker],
+    checkout: tuple[str, Path] | None = None,
 ) -> AgreementRun:
-    """Start a worker, time one agreement job on it from start to succeeded."""
+    """Start a worker, time one agreement job on it from start to succeeded.
+
+    ``checkout`` (commit, its working tree) runs the worker from that code."""
     from django.contrib.auth.models import User
 
-    from annotator import jobs
+    from annotator import services
     from annotator.models import Campaign, Job
 
-    log = log_dir / f"worker-c{concurrency}.log"
-    worker = Worker(env, queue, concurrency, log)
+    name = f"worker-c{concurrency}" + (f"-{checkout[0]}" if checkout else "")
+    log = log_dir / f"{name}.log"
+    if checkout:
+        env = {**env, "PYTHONPATH": str(checkout[1])}
+    worker = Worker(env, queue, concurrency, log, cwd=checkout[1] if checkout else REPO)
     workers.append(worker)
     campaign = Campaign.objects.get(pk=seeded.campaign_id)
     manager = User.objects.get(pk=seeded.manager_id)
@@ -619,7 +656,7 @@ def run_on_worker(
     try:
         before = machine_cpu()
         t0 = time.perf_counter()
-        job = jobs.start_agreement_job(
+        job = services.start_agreement_job(
             campaign=campaign,
             user=manager,
             bootstrap=args.bootstrap,
@@ -659,8 +696,15 @@ def run_on_worker(
         else "(no task times in the worker log)"
     )
     identical = "-" if inline is None else ("yes" if job.result == inline else "NO")
+    parts = [k for k in ("reference", "groups") if job.result.get(k)]
+    detail += "; report has " + (
+        " and ".join(parts) if parts else "neither reference nor groups"
+    )
+    label = f"celery worker -c {concurrency}"
+    if checkout:
+        label = f"baseline {checkout[0]}: {label}"
     return AgreementRun(
-        f"celery worker -c {concurrency}",
+        label,
         seconds,
         len(job.params["plan"]["chunks"]),
         detail,
@@ -899,6 +943,16 @@ def print_agreement(runs: list[AgreementRun], args: argparse.Namespace) -> None:
         if run.progress:
             steps = ", ".join(f"{t:.1f}s {p}%" for t, p in run.progress)
             print(f"progress, {run.label}: {steps}")
+    base = next((r for r in runs if r.label.startswith("baseline")), None)
+    one = next((r for r in runs if r.label == "celery worker -c 1"), None)
+    if base and one:
+        ratio = one.seconds / base.seconds
+        met = "met" if ratio <= TARGET_RATIO else "missed"
+        print(
+            f"full report (reference, groups, leave-one-out) on worker -c 1: "
+            f"{one.seconds:.1f} s vs {base.seconds:.1f} s for {args.baseline}'s "
+            f"report: {ratio:.2f}x (target <= {TARGET_RATIO}x: {met})"
+        )
 
 
 def print_exports(runs: list[ExportRun]) -> None:
@@ -1015,6 +1069,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 print(f"  {run.seconds:.1f} s: {run.detail}", flush=True)
                 runs.append(run)
+            if args.baseline:
+                tree = tmp_path / "baseline"
+                subprocess.run(
+                    ["git", "worktree", "add", "--detach", str(tree), args.baseline],
+                    cwd=REPO,
+                    check=True,
+                    capture_output=True,
+                )
+                try:
+                    print(f"agreement job, baseline {args.baseline}, worker -c 1…")
+                    run = run_on_worker(
+                        args,
+                        seeded,
+                        1,
+                        env,
+                        queue,
+                        tmp_path,
+                        None,
+                        workers,
+                        checkout=(args.baseline, tree),
+                    )
+                    print(f"  {run.seconds:.1f} s: {run.detail}", flush=True)
+                    runs.append(run)
+                finally:
+                    subprocess.run(
+                        ["git", "worktree", "remove", "--force", str(tree)],
+                        cwd=REPO,
+                        check=False,
+                        capture_output=True,
+                    )
             for concurrency in args.workers:
                 print(f"agreement job, worker -c {concurrency}… ({load_line()})")
                 run = run_on_worker(

@@ -29,6 +29,8 @@ SHARED_MODULES = (
     "agreement-classes.js",
     "agreement-readers.js",
     "agreement-pairs.js",
+    "agreement-reference.js",
+    "agreement-groups.js",
 )
 
 

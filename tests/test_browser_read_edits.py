@@ -168,15 +168,16 @@ def test_a_reload_brings_back_what_was_ticked_and_a_submit_clears_it(
     tab.page.locator("#main").focus()
     tab.page.keyboard.press("Enter")
     tab.drawn(2)
-    decision = read_of(cast.reader1, first)
-    assert decision.labels == ["NORM"] and decision.quality == ["noise"]
-    assert decision.comment == "baseline wander in V1"
     # The next exam is drawn while the decision travels; the draft goes once the
-    # page has the server's answer (it stays if the read was not stored).
+    # page has the server's answer (it stays if the read was not stored), so
+    # the stored read is looked at only after that.
     tab.page.wait_for_function(
         "() => !Object.keys(localStorage)"
         ".some((k) => k.startsWith('ecg-annotator.draft.'))"
     )
+    decision = read_of(cast.reader1, first)
+    assert decision.labels == ["NORM"] and decision.quality == ["noise"]
+    assert decision.comment == "baseline wander in V1"
     # The next exam starts clean.
     assert tab.page.locator("#chosen .chip").count() == 0
     assert tab.page.input_value("#comment") == ""

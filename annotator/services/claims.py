@@ -88,6 +88,29 @@ def claim_next(
     """
     now = now or timezone.now()
     lease = now + dt.timedelta(minutes=campaign.lease_minutes)
+    try:
+        return _claim(campaign, reader, now, lease, after, waiting=False)
+    except _NothingFree:
+        # Every open exam is held by a claim or a submission in flight. The
+        # attempt is rolled back whole, which also drops the locks its search
+        # kept on rows it found filled meanwhile, and the claim starts again,
+        # this time waiting for the held exams.
+        return _claim(campaign, reader, now, lease, after, waiting=True)
+
+
+class _NothingFree(Exception):
+    """No open exam is free; the claim must wait for those that are held."""
+
+
+def _claim(
+    campaign: Campaign,
+    reader: AbstractBaseUser,
+    now: dt.datetime,
+    lease: dt.datetime,
+    after: int | None,
+    *,
+    waiting: bool,
+) -> Assignment | None:
     with transaction.atomic():
         member = lock_reader(campaign, reader)
         tally = Tally()
@@ -97,7 +120,9 @@ def claim_next(
             campaign.pk, reader.pk, lease, besides=after or 0
         )
         if assignment is None:
-            assignment = _claim_new(campaign, reader, member, now, lease, tally)
+            assignment = _claim_new(
+                campaign, reader, member, now, lease, tally, waiting=waiting
+            )
         tally.flush(campaign.pk)
         return assignment
 
@@ -109,17 +134,27 @@ def _claim_new(
     now: dt.datetime,
     lease: dt.datetime,
     tally: Tally,
+    *,
+    waiting: bool,
 ) -> Assignment | None:
     """Claim an open exam: after the reader's cursor first, then from the start.
 
     Readers walk the campaign in exam order; their cursor (the highest exam
     they hold any assignment of) skips what they read. Exams before it may
-    have reopened when a lease expired.
+    have reopened when a lease expired. Without ``waiting`` only exams no
+    other transaction holds are taken, and finding none where the database
+    can tell free from held raises _NothingFree.
     """
     cursor = member.cursor
-    assignment = _claim_from(campaign, reader, now, lease, after=cursor, cursor=cursor)
+    assignment = _claim_from(
+        campaign, reader, now, lease, after=cursor, cursor=cursor, waiting=waiting
+    )
     if assignment is None and cursor:
-        assignment = _claim_from(campaign, reader, now, lease, after=0, cursor=cursor)
+        assignment = _claim_from(
+            campaign, reader, now, lease, after=0, cursor=cursor, waiting=waiting
+        )
+    if assignment is None and not waiting and sql.skips_locked_rows():
+        raise _NothingFree
     if assignment is None:
         return None
     tally["n_claims_open"] += 1
@@ -136,18 +171,14 @@ def _claim_from(
     *,
     after: int,
     cursor: int,
+    waiting: bool,
 ) -> Assignment | None:
-    """Claim the first open exam after ``after`` that the reader does not hold.
-
-    First an exam that no other transaction holds, so concurrent readers do
-    not queue behind one another's rows. Nothing free does not mean nothing
-    left: the last open exams may be held by claims and submissions in
-    flight, which can leave them open, so then the claim waits for those.
-    """
+    """Claim the first open exam after ``after`` that the reader does not hold:
+    one that no other transaction holds, or, ``waiting``, the first that
+    still has room once its holder is done."""
     overlap = campaign.readers_per_exam
-    exam_id = _take_free(campaign.pk, reader.pk, after, overlap)
-    if exam_id is None and sql.skips_locked_rows():
-        exam_id = _take_held(campaign.pk, reader.pk, after, overlap)
+    take = _take_held if waiting else _take_free
+    exam_id = take(campaign.pk, reader.pk, after, overlap)
     if exam_id is None:
         return None
     return _assign(campaign, reader, exam_id, now, lease, fresh=exam_id > cursor)
@@ -157,32 +188,23 @@ def _take_free(
     campaign_id: int, reader_id: Any, after: int, overlap: int
 ) -> int | None:
     """A slot on the first open exam that no other transaction has locked
-    (``SKIP LOCKED``, from the partial index of open exams); its id, or None.
-
-    On PostgreSQL the search runs in a savepoint, rolled back when it finds
-    nothing: a locking read keeps the rows it locked and then found filled
-    meanwhile, and a claim that goes on to wait must hold none of them (two
-    waiting claims that each kept such rows waited for each other). Without
+    (``SKIP LOCKED``, from the partial index of open exams), so concurrent
+    readers do not queue behind one another's rows; its id, or None. Without
     row locks (SQLite) candidates come in batches and the counter UPDATE
     decides.
+
+    A locking read keeps the rows it locked and then found filled meanwhile;
+    a claim that goes on to wait must hold none of them (two waiting claims
+    that each kept such rows waited for each other), which is why finding
+    nothing ends the attempt (_NothingFree) rather than waiting in it.
     """
-    skipping = sql.skips_locked_rows()
-    savepoint = transaction.savepoint() if skipping else None
+    limit = 1 if sql.skips_locked_rows() else CLAIM_CANDIDATES
     while True:
-        batch = sql.open_exams(
-            campaign_id,
-            reader_id,
-            after=after,
-            limit=1 if skipping else CLAIM_CANDIDATES,
-        )
+        batch = sql.open_exams(campaign_id, reader_id, after=after, limit=limit)
         if not batch:
-            if savepoint:
-                transaction.savepoint_rollback(savepoint)
             return None
         for _link, exam_id in batch:
             if sql.take_slot(campaign_id, exam_id, overlap):
-                if savepoint:
-                    transaction.savepoint_commit(savepoint)
                 return exam_id
         after = batch[-1][1]
 
