@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from annotator.models import Assignment, Campaign, CampaignExam, Decision
+from annotator.models import (
+    Assignment,
+    Campaign,
+    CampaignExam,
+    Decision,
+    MachineReading,
+)
 
 
 def queue_items(campaign: Campaign, links: list[CampaignExam]) -> list[dict[str, Any]]:
     """A page of the queue: each exam with every submitted read and its adjudication.
 
-    Two queries whatever the page size: the reads of the page's exams and their
+    Two queries whatever the page size (three where the campaign shows models'
+    readings to adjudicators): the reads of the page's exams and their
     adjudications. A read carries its measurements and evidence, which the
     adjudicator sees beside the labels.
     """
@@ -36,6 +43,16 @@ def queue_items(campaign: Campaign, links: list[CampaignExam]) -> list[dict[str,
                 "evidence": d.evidence,
             }
         )
+    machines: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if campaign.show_machine_readings:
+        for exam_id, name, labels in (
+            MachineReading.objects.filter(campaign=campaign, exam_id__in=exam_ids)
+            .order_by("reader__username")
+            .values_list("exam_id", "reader__username", "labels")
+        ):
+            machines[exam_id].append(
+                {"reader": name, "labels": labels, "machine": True}
+            )
     adjudications = {
         a.exam_id: {
             "labels": a.labels,
@@ -56,6 +73,8 @@ def queue_items(campaign: Campaign, links: list[CampaignExam]) -> list[dict[str,
             else None,
             "state": link.consensus_state,
             "decisions": decisions[link.exam_id],
+            # Models' readings, where the campaign shows them to adjudicators.
+            "machine_readings": machines[link.exam_id],
             "disagreeing_classes": link.disagreeing_classes,
             "adjudication": adjudications.get(link.exam_id),
         }

@@ -192,6 +192,18 @@ class CampaignCreateSerializer(serializers.Serializer):
     show_machine_statements = serializers.BooleanField(default=False)
     show_machine_measurements = serializers.BooleanField(default=True)
     show_acquisition_date = serializers.BooleanField(default=True)
+    show_machine_readings = serializers.BooleanField(
+        default=False,
+        help_text=_("Adjudicators see the models' readings; readers never do."),
+    )
+    reference_source = serializers.ChoiceField(
+        choices=Campaign.ReferenceSource.choices,
+        default=Campaign.ReferenceSource.IMPORTED,
+        help_text=_(
+            "What readers are scored against: the imported reference standard or "
+            "the resolved consensus."
+        ),
+    )
     display_filters = serializers.DictField(
         required=False,
         default=dict,

@@ -234,6 +234,13 @@ def plot_data(page: Any, element_id: str) -> list[dict[str, Any]]:
 def test_adjudicator_settles_disagreements_with_the_keyboard(
     browser, console, live_server, pilot, shots
 ):
+    # The campaign shows a model's readings to its adjudicators.
+    services.change_campaign(campaign=pilot, show_machine_readings=True)
+    services.record_machine_readings(
+        campaign=pilot,
+        machine=services.machine_account("ecg-dnn"),
+        labels=[(Exam.objects.get(exam_id="B-001"), ["AF", "LVH"])],
+    )
     page = open_page(browser, console, live_server, "adjudicator")
     page.get_by_role("link", name="Adjudicate (2 waiting)").click()
     page.wait_for_url(f"**/adjudicate/{pilot.pk}/**")
@@ -254,6 +261,9 @@ def test_adjudicator_settles_disagreements_with_the_keyboard(
     assert "2019" in meta and "13:47" not in meta and "47:21" not in meta
     headers = page.locator("#reads-table thead th").all_inner_texts()
     assert [h.strip().lower() for h in headers] == ["class", "reader1", "reader2"]
+    models = page.locator("#model-reads")
+    assert models.is_visible()
+    assert models.locator("li").all_inner_texts() == ["ecg-dnn: AFLVH"]
     af = page.locator('#reads-table tr[data-code="AF"]')
     sr = page.locator('#reads-table tr[data-code="SR"]')
     lvh = page.locator('#reads-table tr[data-code="LVH"]')

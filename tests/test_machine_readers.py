@@ -170,6 +170,16 @@ def test_no_reader_or_adjudicator_answer_names_the_machine(study, cast):
     for item in queue[:5]:
         exam = adjudicator.get(f"/api/exams/{item['exam']}/")
         assert b"dnn" not in exam.content
+        assert item["machine_readings"] == []
+    # A campaign may show the models' readings to its adjudicators, not readers.
+    services.change_campaign(campaign=study, show_machine_readings=True)
+    shown = adjudicator.get(f"/api/campaigns/{pk}/adjudication/?state=all").json()
+    item = shown["results"][0]
+    stored = MachineReading.objects.get(campaign=study, exam_id=item["exam"])
+    assert item["machine_readings"] == [
+        {"reader": "dnn", "labels": stored.labels, "machine": True}
+    ]
+    assert b"dnn" not in reader.get(f"/api/campaigns/{pk}/").content
 
 
 def test_a_persons_account_is_never_made_a_machine(cast, tmp_path):

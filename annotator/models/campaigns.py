@@ -166,6 +166,13 @@ class Campaign(models.Model):
             "Readers see the machine's measurements (heart rate, intervals, axes)."
         ),
     )
+    show_machine_readings = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Adjudicators see the models' readings (machine readers) beside the "
+            "readers' reads. Readers never see them."
+        ),
+    )
     show_acquisition_date = models.BooleanField(
         default=True,
         help_text=_(

@@ -33,6 +33,8 @@ OPTIONS = (
     "show_machine_statements",
     "show_machine_measurements",
     "show_acquisition_date",
+    "show_machine_readings",
+    "reference_source",
     "display_filters",
     "adjudication_policy",
     "adjudication_codes",

@@ -313,6 +313,22 @@ function renderReads(item) {
     extra,
   );
 
+  const models = item.machine_readings ?? [];
+  $("model-reads").hidden = models.length === 0;
+  $("model-reads-list").replaceChildren(
+    ...models.map((m) =>
+      el(
+        "li",
+        {},
+        el("strong", {}, m.reader),
+        ": ",
+        m.labels.length
+          ? m.labels.map((code) => el("span", { class: "code", title: picker.name(code) }, code))
+          : el("span", { class: "muted" }, gettext("no class")),
+      ),
+    ),
+  );
+
   const prior = $("prior");
   if (item.adjudication) {
     const a = item.adjudication;
