@@ -12,7 +12,6 @@ run inline. State changes go through the ``Job`` lifecycle methods.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -20,26 +19,26 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from itertools import batched
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connections, transaction
-from django.db.models import OuterRef, Subquery, TextField
-from django.db.models.functions import Cast
 
 from annotator import agreement, exports, storage
+from annotator.agreement_input import (
+    agreement_groups,
+    campaign_machines,
+    campaign_readers,
+    chunk_bounds,
+    group_indices,
+    load_readings,
+    machine_indices,
+)
 from annotator.models import (
-    Assignment,
     Campaign,
-    CampaignExam,
-    Decision,
     Job,
-    MachineReading,
-    ReferenceLabel,
 )
 from annotator.services.reference import reference_in_use
 
@@ -58,279 +57,6 @@ def check_seed(seed: int) -> int:
 
 
 NO_READS = "The campaign has no submitted reads yet; nothing to measure."
-
-
-# --- Readings from the database ------------------------------------------------------
-
-
-def campaign_readers(campaign: Campaign) -> list[tuple[int, str]]:
-    """(user id, username) of everyone with a submitted read and of every
-    machine with a reading, sorted by name."""
-    rows = set(
-        Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED)
-        .order_by()
-        .values_list("reader_id", "reader__username")
-        .distinct()
-    )
-    rows |= set(campaign_machines(campaign))
-    return sorted(rows, key=lambda row: row[1])
-
-
-def campaign_machines(campaign: Campaign) -> list[tuple[int, str]]:
-    """(user id, username) of the machines with a reading in the campaign."""
-    return list(
-        MachineReading.objects.filter(campaign=campaign)
-        .order_by()
-        .values_list("reader_id", "reader__username")
-        .distinct()
-    )
-
-
-def chunk_bounds(campaign: Campaign, chunk_size: int) -> list[tuple[int, int]]:
-    """Half-open exam-id ranges [lo, hi) of about ``chunk_size`` exams each."""
-    ids = np.fromiter(
-        CampaignExam.objects.filter(campaign=campaign)
-        .order_by("exam_id")
-        .values_list("exam_id", flat=True)
-        .iterator(chunk_size=20_000),
-        dtype=np.int64,
-    )
-    if ids.size == 0:
-        return []
-    starts = ids[::chunk_size]
-    ends = [*starts[1:].tolist(), int(ids[-1]) + 1]
-    return list(zip(starts.tolist(), ends, strict=True))
-
-
-class _LabelSets(dict[str, int]):
-    """Distinct label lists (their JSON text) → row of a 0/1 table over the classes.
-
-    A campaign's reads repeat a few thousand label sets, so each distinct text
-    is parsed once and a row's labels become one integer; the tensor is then
-    filled by one fancy assignment instead of a JSON parse and a numpy call per
-    read. JSON ``null`` gets a row of its own, flagged in ``null``.
-    """
-
-    def __init__(self, index: dict[str, int]) -> None:
-        super().__init__()
-        self.index = index
-        self.rows: list[np.ndarray] = []
-        self.null: list[bool] = []
-
-    def __missing__(self, text: str) -> int:
-        labels = json.loads(text)
-        row = np.zeros(len(self.index), dtype=np.int8)
-        if labels is not None:
-            # An unknown code raises KeyError, as a per-read lookup would.
-            row[[self.index[code] for code in labels]] = 1
-        self[text] = len(self.rows)
-        self.rows.append(row)
-        self.null.append(labels is None)
-        return self[text]
-
-    def table(self) -> np.ndarray:
-        if not self.rows:
-            return np.zeros((0, len(self.index)), dtype=np.int8)
-        return np.stack(self.rows)
-
-
-_FETCH = 20_000  # rows per fetch from a server-side cursor, and per bulk step
-
-
-def _rows_of(exam_ids: np.ndarray, keys: Sequence[int]) -> np.ndarray:
-    """Positions of ``keys`` in the sorted ``exam_ids``; KeyError for a stranger."""
-    wanted = np.fromiter(keys, dtype=np.int64, count=len(keys))
-    pos = np.searchsorted(exam_ids, wanted)
-    found = pos < len(exam_ids)
-    found[found] = exam_ids[pos[found]] == wanted[found]
-    if not found.all():
-        raise KeyError(int(wanted[~found][0]))
-    return pos
-
-
-@contextlib.contextmanager
-def _read_snapshot(using: str) -> Iterator[None]:
-    """On PostgreSQL, one read transaction (links and reads from one snapshot)
-    with JIT compilation off; elsewhere nothing (a SQLite transaction here would
-    be IMMEDIATE and take the write lock from the readers).
-
-    The reads query probes the decision index once per read; its estimated cost
-    is high enough that PostgreSQL JIT-compiles it with inlining and
-    optimisation, which took 0.1-0.2 s a chunk (more than half the query) for
-    no gain on a plan that is all index look-ups.
-    """
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic(using=using):
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-        yield
-
-
-def load_readings(
-    campaign: Campaign,
-    *,
-    reader_ids: Sequence[int],
-    codes: Sequence[str],
-    lo: int,
-    hi: int,
-    reference: str | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-    """Readings (E, J, K), consensus (E, K), reference (E, K) or None, and exam
-    ids (E,) of a chunk; the label arrays int8.
-
-    Exams are the campaign's with ``lo <= exam id < hi``; readers follow
-    ``reader_ids`` and classes ``codes``. A reading is 1/0 per class, -1 where the
-    reader did not read the exam; the consensus is the exam's stored consensus
-    (unanimous, majority, policy or adjudicated), -1 while it has none. The
-    reference is the campaign's reference labels ("imported", -1 where an exam
-    has none) or its consensus ("consensus"); None when not asked for.
-    """
-    index = {code: k for k, code in enumerate(codes)}
-    column = {reader_id: j for j, reader_id in enumerate(reader_ids)}
-    sets = _LabelSets(index)
-    # Labels come as JSON text and are parsed once per distinct set (_LabelSets),
-    # not once per row by the JSONField.
-    as_text = Cast("consensus_labels", TextField())
-    decision_text = (
-        Decision.objects.filter(assignment=OuterRef("pk"))
-        .order_by()
-        .values_list(Cast("labels", TextField()))
-    )
-    using = CampaignExam.objects.db
-    with _read_snapshot(using):
-        links = list(
-            CampaignExam.objects.filter(
-                campaign=campaign, exam_id__gte=lo, exam_id__lt=hi
-            )
-            .order_by("exam_id")
-            .values_list("exam_id", "consensus_state", as_text)
-        )
-        exam_ids = np.fromiter(
-            (link[0] for link in links), dtype=np.int64, count=len(links)
-        )
-        # Reads from the assignments, each decision fetched through its unique
-        # index: a join let PostgreSQL hash the whole decision table for every
-        # chunk (a scan of every read of every campaign, three times the CPU).
-        reads = (
-            Assignment.objects.filter(
-                campaign=campaign,
-                status=Assignment.Status.SUBMITTED,
-                exam_id__gte=lo,
-                exam_id__lt=hi,
-            )
-            .order_by()
-            .values_list("exam_id", "reader_id", Subquery(decision_text))
-        )
-        e_parts, j_parts, s_parts = [], [], []
-        for batch in batched(reads.iterator(chunk_size=_FETCH), _FETCH):
-            exams, readers, texts = zip(*batch, strict=True)
-            j = np.fromiter(
-                (column.get(r, -1) for r in readers), dtype=np.intp, count=len(batch)
-            )
-            # A reader whose first read landed after the job started has no
-            # column; an assignment without a decision has no read.
-            keep = (j >= 0) & np.fromiter(
-                (t is not None for t in texts), dtype=bool, count=len(batch)
-            )
-            if not keep.all():
-                pick = np.flatnonzero(keep).tolist()
-                exams = [exams[i] for i in pick]
-                texts = [texts[i] for i in pick]
-                j = j[keep]
-            e_parts.append(_rows_of(exam_ids, exams))
-            j_parts.append(j)
-            s_parts.append(np.fromiter(map(sets.__getitem__, texts), dtype=np.intp))
-        machine_rows = (
-            MachineReading.objects.filter(
-                campaign=campaign,
-                exam_id__gte=lo,
-                exam_id__lt=hi,
-                reader_id__in=list(column),
-            )
-            .order_by()
-            .values_list("exam_id", "reader_id", Cast("labels", TextField()))
-        )
-        for batch in batched(machine_rows.iterator(chunk_size=_FETCH), _FETCH):
-            exams, readers, texts = zip(*batch, strict=True)
-            e_parts.append(_rows_of(exam_ids, exams))
-            j_parts.append(np.fromiter(map(column.__getitem__, readers), dtype=np.intp))
-            s_parts.append(np.fromiter(map(sets.__getitem__, texts), dtype=np.intp))
-        resolved = [
-            (e, sets[text])
-            for e, (_, state, text) in enumerate(links)
-            if state in exports.RESOLVED and text is not None
-        ]
-        gold = []
-        if reference == "imported":
-            rows = _reference_rows(campaign, lo, hi)
-            positions = _rows_of(exam_ids, [exam for exam, _text in rows])
-            gold = [
-                (int(e), sets[text])
-                for e, (_exam, text) in zip(positions, rows, strict=True)
-            ]
-    table, null = sets.table(), np.array(sets.null, dtype=bool)
-    readings = np.full((len(links), len(reader_ids), len(codes)), -1, dtype=np.int8)
-    if e_parts:
-        s = np.concatenate(s_parts)
-        if null[s].any():
-            raise TypeError("a decision's labels are null, not a list")
-        readings[np.concatenate(e_parts), np.concatenate(j_parts)] = table[s]
-    consensus = np.full((len(links), len(codes)), -1, dtype=np.int8)
-    if resolved:
-        rows, ids = (np.array(v, dtype=np.intp) for v in zip(*resolved, strict=True))
-        labelled = ~null[ids]  # JSON null: no consensus yet
-        consensus[rows[labelled]] = table[ids[labelled]]
-    standard = None
-    if reference == "consensus":
-        standard = consensus
-    elif reference == "imported":
-        standard = np.full((len(links), len(codes)), -1, dtype=np.int8)
-        if gold:
-            rows, ids = (np.array(v, dtype=np.intp) for v in zip(*gold, strict=True))
-            standard[rows] = table[ids]
-    elif reference is not None:
-        raise ValueError(f"unknown reference source {reference!r}")
-    return readings, consensus, standard, exam_ids
-
-
-def _reference_rows(campaign: Campaign, lo: int, hi: int) -> list[tuple[int, str]]:
-    """(exam id, labels as JSON text) of the campaign's reference in [lo, hi)."""
-    return list(
-        ReferenceLabel.objects.filter(
-            campaign=campaign, exam_id__gte=lo, exam_id__lt=hi
-        )
-        .order_by("exam_id")
-        .values_list("exam_id", Cast("labels", TextField()))
-    )
-
-
-def agreement_groups(
-    codes: Sequence[str], taxonomy_groups: dict[str, list[str]]
-) -> list[list[Any]]:
-    """[name, [codes…]] of the taxonomy's exclusive groups of two or more classes
-    among ``codes``, in taxonomy order: the multi-category choices the report
-    measures."""
-    present = set(codes)
-    return [
-        [name, [c for c in members if c in present]]
-        for name, members in taxonomy_groups.items()
-        if sum(c in present for c in members) >= 2
-    ]
-
-
-def _machine_indices(names: Sequence[str], machines: Sequence[str]) -> list[int]:
-    wanted = set(machines)
-    return [j for j, name in enumerate(names) if name in wanted]
-
-
-def _group_indices(
-    codes: Sequence[str], groups: Sequence[Sequence[Any]]
-) -> list[tuple[int, ...]]:
-    index = {code: k for k, code in enumerate(codes)}
-    return [tuple(index[c] for c in members) for _name, members in groups]
 
 
 # --- Job state ---------------------------------------------------------------------
@@ -406,8 +132,8 @@ def count_agreement_chunk(job_id: int, index: int, lo: int, hi: int) -> None:
             bootstrap=int(job.params.get("bootstrap") or 0),
             seed=int(job.params.get("seed") or 0),
             reference=reference,
-            groups=_group_indices(plan["codes"], plan.get("groups", [])),
-            machines=_machine_indices(
+            groups=group_indices(plan["codes"], plan.get("groups", [])),
+            machines=machine_indices(
                 plan["reader_names"], plan.get("machine_names", [])
             ),
         )
@@ -538,8 +264,8 @@ def agreement_report(
             bootstrap=bootstrap,
             seed=seed,
             reference=reference,
-            groups=_group_indices(codes, groups),
-            machines=_machine_indices(names, machine_names),
+            groups=group_indices(codes, groups),
+            machines=machine_indices(names, machine_names),
         )
         total = counts if total is None else total + counts
     report = agreement.report(
