@@ -415,6 +415,24 @@ class ReferenceInputSerializer(serializers.Serializer):
     labels = ReferenceEntrySerializer(many=True, max_length=50_000, min_length=1)
 
 
+class MachineReadingsInputSerializer(serializers.Serializer):
+    """A model's readings to store (new exams added, changed ones replaced)."""
+
+    machine = serializers.RegexField(
+        r"^[\w.@+-]{1,150}$",
+        help_text="The model's account name (created as a machine if new).",
+    )
+    labels = ReferenceEntrySerializer(many=True, max_length=50_000, min_length=1)
+
+
+class MachineSummarySerializer(serializers.Serializer):
+    machine = serializers.CharField()
+    n_exams = serializers.IntegerField()
+    created = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
 class ReferenceSummarySerializer(serializers.Serializer):
     source = serializers.CharField(allow_null=True)
     n_exams = serializers.IntegerField()

@@ -39,6 +39,7 @@ from api import health, tokens
 from api import serializers as s
 from api.adjudication import queue_items
 from api.errors import PreconditionRequired
+from api.label_sets import LabelSetActions
 from api.permissions import IsManager
 from api.reads import ReadSerializer
 
@@ -245,6 +246,7 @@ class ExamViewSet(CallerQuerysetMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class CampaignViewSet(
+    LabelSetActions,
     CallerQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -387,46 +389,6 @@ class CampaignViewSet(
             **payload.validated_data,
         )
         return Response(s.AdjudicationSerializer(adjudication).data)
-
-    @extend_schema(methods=["GET"], responses={200: s.ReferenceSummarySerializer})
-    @extend_schema(
-        methods=["PUT"],
-        request=s.ReferenceInputSerializer,
-        responses={200: s.ReferenceSummarySerializer},
-    )
-    @action(detail=True, methods=["get", "put"])
-    def reference(self, request: Request, pk: str | None = None) -> Response:
-        """The campaign's reference standard (managers): what is scored against
-        it; PUT stores label sets by exam id, all or nothing, each change kept
-        in the history."""
-        campaign = self.get_object()
-        if not is_manager(request.user):
-            raise NotFound()  # readers must not learn that a reference exists
-        summary: dict[str, Any] = {}
-        if request.method == "PUT":
-            payload = s.ReferenceInputSerializer(data=request.data)
-            payload.is_valid(raise_exception=True)
-            entries = payload.validated_data["labels"]
-            exams = Exam.objects.in_bulk([e["exam"] for e in entries])
-            missing = sorted({e["exam"] for e in entries} - set(exams))
-            if missing:
-                raise NotFound(
-                    _("Not an exam of this campaign: %(ids)s.")
-                    % {"ids": ", ".join(map(str, missing[:5]))}
-                )
-            done = services.set_reference_labels(
-                campaign=campaign,
-                actor=request.user,
-                labels=[(exams[e["exam"]], e["labels"]) for e in entries],
-            )
-            summary = vars(done)
-        return Response(
-            {
-                "source": services.reference_in_use(campaign),
-                "n_exams": campaign.reference_labels.count(),
-                **summary,
-            }
-        )
 
     def _adjudicated_campaign(self) -> Campaign:
         campaign = self.get_object()

@@ -117,6 +117,7 @@ EXPECTED = {
     "pilot-next": (401, 200, 200, 404, 404, 404),
     "pilot-queue": (401, 404, 404, 200, 200, 404),
     "pilot-reference": (401, 404, 404, 404, 200, 404),
+    "pilot-machine-readings": (401, 404, 404, 404, 200, 404),
     "exams": (401, 200, 200, 200, 200, 200),
     "exam": (401, 404, 404, 404, 200, 404),
     "create-campaign": (401, 403, 403, 403, 201, 403),
@@ -137,6 +138,11 @@ def request_route(client, name, world):
         "pilot-next": ("post", f"/api/campaigns/{pilot.pk}/next/", None),
         "pilot-queue": ("get", f"/api/campaigns/{pilot.pk}/adjudication/", None),
         "pilot-reference": ("get", f"/api/campaigns/{pilot.pk}/reference/", None),
+        "pilot-machine-readings": (
+            "put",
+            f"/api/campaigns/{pilot.pk}/machine-readings/",
+            {"machine": "model-y", "labels": [{"exam": exam.pk, "labels": ["AF"]}]},
+        ),
         "exams": ("get", "/api/exams/", None),
         "exam": ("get", f"/api/exams/{exam.pk}/", None),
         "create-campaign": (

@@ -211,3 +211,46 @@ def test_machine_readings_need_an_existing_campaign(tmp_path, cast):
         call_command(
             "import_readings", path, "--campaign", "Nope", "--machine", "--reference"
         )
+
+
+def test_the_api_stores_a_models_readings_for_managers_only(cast):
+    campaign = factories.make_campaign(cast, factories.make_exams(2), name="API")
+    exams = list(campaign.exams.order_by("pk"))
+    url = f"/api/campaigns/{campaign.pk}/machine-readings/"
+    body = {
+        "machine": "ecg-net",
+        "labels": [
+            {"exam": exams[0].pk, "labels": ["AF"]},
+            {"exam": exams[1].pk, "labels": []},
+        ],
+    }
+    reader = APIClient()
+    reader.force_authenticate(cast.reader1)
+    assert reader.put(url, body, format="json").status_code == 404
+    assert not MachineReading.objects.exists()
+    manager = APIClient()
+    manager.force_authenticate(cast.manager)
+    answer = manager.put(url, body, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {
+        "machine": "ecg-net",
+        "n_exams": 2,
+        "created": 2,
+        "changed": 0,
+        "unchanged": 0,
+    }
+    again = manager.put(url, body, format="json").json()
+    assert (again["created"], again["unchanged"]) == (0, 2)
+    stranger = factories.make_exam("ELSEWHERE")
+    for bad, code in (
+        ({**body, "machine": "reader1"}, 400),  # a person's account
+        ({**body, "machine": "<script>"}, 400),
+        ({"machine": "ecg-net", "labels": [{"exam": stranger.pk, "labels": []}]}, 404),
+        (
+            {"machine": "ecg-net", "labels": [{"exam": exams[0].pk, "labels": ["X"]}]},
+            400,
+        ),
+    ):
+        assert manager.put(url, bad, format="json").status_code == code, bad
+    assert MachineReading.objects.count() == 2
+    assert not cast.reader1.groups.filter(name="machine").exists()
