@@ -100,31 +100,54 @@ def test_code_test_mcnemar_matches_the_published_table(code_test):
     np.testing.assert_array_equal(np.round(p_values, 3), np.array(PUBLISHED_MCNEMAR))
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_reference_scores_and_mcnemar_equal_sklearn_and_statsmodels(seed):
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(8, 200), st.floats(0.02, 0.98))
+def test_reference_scores_and_mcnemar_equal_sklearn_and_statsmodels(
+    seed, n_exams, prevalence
+):
     rng = np.random.default_rng(seed)
-    readings = rng.integers(0, 2, (200, 3, 4)).astype(np.int8)
-    readings[rng.random(200) < 0.2, 2] = -1  # the third reader skips some exams
-    reference = rng.integers(0, 2, (200, 4)).astype(np.int8)
+    readings = (rng.random((n_exams, 3, 4)) < prevalence).astype(np.int8)
+    readings[rng.random(n_exams) < 0.2, 2] = -1  # the third reader skips some exams
+    reference = (rng.random((n_exams, 4)) < prevalence).astype(np.int8)
+    reference[rng.random((n_exams, 4)) < 0.1] = -1  # some references unknown
     counts = count_chunk(readings, reference=reference).point
     got = scores(counts)
     mc = mcnemar(counts["MB"], counts["MC"])
     for j in range(3):
         read = readings[:, j, 0] >= 0
         for k in range(4):
-            truth, said = reference[read, k], readings[read, j, k]
-            assert got["precision"][0][j, k] == pytest.approx(
-                precision_score(truth, said), abs=1e-12
-            )
-            assert got["f1"][0][j, k] == pytest.approx(f1_score(truth, said), abs=1e-12)
+            known = read & (reference[:, k] >= 0)
+            truth, said = reference[known, k], readings[known, j, k]
+            for name, score, positive in (
+                ("precision", precision_score, 1),
+                ("recall", recall_score, 1),
+                ("f1", f1_score, 1),
+                ("specificity", recall_score, 0),  # recall of the negatives
+                ("npv", precision_score, 0),  # precision of the negatives
+            ):
+                value, reason = got[name][0][j, k], got[name][1][j, k]
+                expected = (
+                    score(truth, said, pos_label=positive, zero_division=np.nan)
+                    if truth.size
+                    else np.nan
+                )
+                if np.isnan(expected):
+                    assert reason, (name, j, k)  # undefined, with a reason
+                else:
+                    assert value == pytest.approx(expected, abs=1e-12), (name, j, k)
     both = readings[:, 2, 0] >= 0  # pair (0, 2) is index 1
     for k in range(4):
-        wrong_a = readings[both, 0, k] != reference[both, k]
-        wrong_b = readings[both, 2, k] != reference[both, k]
+        pick = both & (reference[:, k] >= 0)
+        wrong_a = readings[pick, 0, k] != reference[pick, k]
+        wrong_b = readings[pick, 2, k] != reference[pick, k]
         table = [
             [np.sum(~wrong_a & ~wrong_b), np.sum(~wrong_a & wrong_b)],
             [np.sum(wrong_a & ~wrong_b), np.sum(wrong_a & wrong_b)],
         ]
+        if table[0][1] + table[1][0] == 0:  # no discordant exam
+            assert mc["statistic"][1][1, k] and mc["p_value"][1][1, k]
+            assert mc["exact_p_value"][0][1, k] == 1.0
+            continue
         chi = sm_mcnemar(table, exact=False, correction=False)
         exact = sm_mcnemar(table, exact=True)
         assert mc["statistic"][0][1, k] == pytest.approx(chi.statistic, abs=1e-9)
