@@ -92,7 +92,9 @@ def study(tmp_path, cast):
     return campaign
 
 
-def test_a_machine_is_scored_like_a_reader_and_kept_out_of_the_workflow(study):
+def test_a_machine_is_scored_like_a_reader_marked_and_kept_out_of_the_workflow(
+    study,
+):
     dnn = MachineReading.objects.filter(campaign=study).first().reader
     assert MachineReading.objects.filter(campaign=study, reader=dnn).count() == 827
     assert not Assignment.objects.filter(reader=dnn).exists()
@@ -130,8 +132,7 @@ def test_a_machine_is_scored_like_a_reader_and_kept_out_of_the_workflow(study):
         for code in CLASSES:
             assert loo[name][code]["f1"] == alone[name][code]["f1"], (name, code)
 
-
-def test_the_export_marks_machine_readings_and_keeps_them_out_of_the_reads(study):
+    # The export gives the model's readings apart from the people's reads.
     out = io.BytesIO()
     exports.write_export(study, "jsonl", out, include_unresolved=True)
     first = json.loads(out.getvalue().decode().splitlines()[0])
