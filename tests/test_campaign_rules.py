@@ -175,6 +175,8 @@ def admin_form(campaign: Campaign, **changes) -> dict:
         "display_filters": json.dumps(campaign.display_filters),
         "lease_minutes": campaign.lease_minutes,
         "min_read_ms": campaign.min_read_ms,
+        # A select always sends its value, as a browser submits the form.
+        "reference_source": campaign.reference_source,
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
