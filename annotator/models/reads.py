@@ -191,7 +191,21 @@ class Adjudication(models.Model):
         return f"adjudication {self.campaign_id}:{self.exam_id}"
 
 
-class ReferenceLabel(models.Model):
+class _LabelSet(models.Model):
+    """One exam's label set kept outside the reading workflow, versioned; every
+    version is an entry of the label history."""
+
+    labels = models.JSONField(default=list)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["id"]
+
+
+class ReferenceLabel(_LabelSet):
     """An exam's label set in the campaign's reference standard (a gold standard
     read elsewhere). One per exam and campaign; every version is in the history."""
 
@@ -201,13 +215,8 @@ class ReferenceLabel(models.Model):
     exam = models.ForeignKey(
         Exam, on_delete=models.PROTECT, related_name="reference_labels"
     )
-    labels = models.JSONField(default=list)
-    version = models.PositiveIntegerField(default=1)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["id"]
+    class Meta(_LabelSet.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "exam"], name="reference_label_unique"
@@ -218,7 +227,7 @@ class ReferenceLabel(models.Model):
         return f"reference {self.campaign_id}:{self.exam_id}"
 
 
-class MachineReading(models.Model):
+class MachineReading(_LabelSet):
     """A model's reading of an exam: its predicted classes, imported.
 
     Kept apart from the people's reads: no claim, no slot of the overlap, no
@@ -236,13 +245,8 @@ class MachineReading(models.Model):
     reader = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    labels = models.JSONField(default=list)
-    version = models.PositiveIntegerField(default=1)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["id"]
+    class Meta(_LabelSet.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "exam", "reader"], name="machine_reading_unique"
