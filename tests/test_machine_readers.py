@@ -27,12 +27,11 @@ from annotator.models import (
 from tests import factories
 from tests.test_agreement_reference import (
     CLASSES,
-    CODE_TEST,
     PUBLISHED,
     PUBLISHED_MCNEMAR,
     _table,
 )
-from tests.test_reference_standard import _rows, _write
+from tests.test_reference_standard import _rows, _write, code_test_campaign
 
 pytestmark = pytest.mark.django_db
 PEOPLE = ("cardiology_residents", "emergency_residents", "medical_students")
@@ -40,21 +39,8 @@ PEOPLE = ("cardiology_residents", "emergency_residents", "medical_students")
 
 @pytest.fixture
 def study(tmp_path, cast):
-    if not (CODE_TEST / "gold_standard.csv").exists():
-        pytest.skip(f"CODE-test readings not found in {CODE_TEST}; set CODE_TEST_DATA")
+    campaign = code_test_campaign(cast, PEOPLE, adjudicators=[cast.adjudicator])
     gold = _rows("gold_standard")
-    exams = [
-        factories.make_exam(f"CT{i:04d}", dataset="code-test") for i in range(len(gold))
-    ]
-    campaign = services.create_campaign(
-        name="CODE-test",
-        taxonomy=factories.default_taxonomy(),
-        exams=exams,
-        readers=[factories.make_user(name, "reader") for name in PEOPLE],
-        adjudicators=[cast.adjudicator],
-        readers_per_exam=len(PEOPLE),
-        created_by=cast.manager,
-    )
 
     def readings(names):
         return [

@@ -42,22 +42,29 @@ def _write(path, header, rows):
     return str(path)
 
 
-@pytest.fixture
-def code_test(tmp_path, cast):
+def code_test_campaign(cast, readers, **fields):
+    """A campaign over the 827 CODE-test exams (CT0000…) read by ``readers``."""
     if not (CODE_TEST / "gold_standard.csv").exists():
         pytest.skip(f"CODE-test readings not found in {CODE_TEST}; set CODE_TEST_DATA")
-    gold = _rows("gold_standard")
     exams = [
-        factories.make_exam(f"CT{i:04d}", dataset="code-test") for i in range(len(gold))
+        factories.make_exam(f"CT{i:04d}", dataset="code-test")
+        for i in range(len(_rows("gold_standard")))
     ]
-    campaign = services.create_campaign(
+    return services.create_campaign(
         name="CODE-test",
         taxonomy=factories.default_taxonomy(),
         exams=exams,
-        readers=[factories.make_user(name, "reader") for name in READERS],
-        readers_per_exam=len(READERS),
+        readers=[factories.make_user(name, "reader") for name in readers],
+        readers_per_exam=len(readers),
         created_by=cast.manager,
+        **fields,
     )
+
+
+@pytest.fixture
+def code_test(tmp_path, cast):
+    campaign = code_test_campaign(cast, READERS)
+    gold = _rows("gold_standard")
     readings = [
         [f"CT{i:04d}", reader, *row]
         for reader in READERS

@@ -330,6 +330,13 @@ class LabelRevisionQuerySet(models.QuerySet):
 _TARGETS = ("decision", "adjudication", "reference", "machine_reading")
 
 
+def _revision_of(model: type[models.Model]) -> models.ForeignKey:
+    """A revision's link to what changed: one of them is set, by its kind."""
+    return models.ForeignKey(
+        model, null=True, blank=True, on_delete=models.PROTECT, related_name="revisions"
+    )
+
+
 def _refers_to(kind: str, field: str) -> Q:
     """A revision of ``kind`` points at its ``field`` and at nothing else."""
     return Q(
@@ -353,34 +360,10 @@ class LabelRevision(models.Model):
         MACHINE = "machine", "Machine reading"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    decision = models.ForeignKey(
-        Decision,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="revisions",
-    )
-    adjudication = models.ForeignKey(
-        Adjudication,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="revisions",
-    )
-    reference = models.ForeignKey(
-        ReferenceLabel,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="revisions",
-    )
-    machine_reading = models.ForeignKey(
-        MachineReading,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="revisions",
-    )
+    decision = _revision_of(Decision)
+    adjudication = _revision_of(Adjudication)
+    reference = _revision_of(ReferenceLabel)
+    machine_reading = _revision_of(MachineReading)
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="+")
     exam = models.ForeignKey(Exam, on_delete=models.PROTECT, related_name="+")
     actor = models.ForeignKey(
