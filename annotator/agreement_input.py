@@ -3,7 +3,9 @@
 The jobs (:mod:`annotator.jobs`) and the ``agreement`` command read a campaign
 chunk by chunk through :func:`load_readings`: readers' reads, models' readings,
 the stored consensus and the reference standard of the exams in an id range,
-as int8 tensors for :func:`annotator.agreement.count_chunk`.
+as int8 tensors for :func:`annotator.agreement.count_chunk`. The check reads
+(calibration exams and re-reads, a few per reader and week) are read whole by
+:func:`check_sections`, for :mod:`annotator.agreement.checks`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import numpy as np
 from django.db import connections, transaction
 from django.db.models import OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from annotator import exports
+from annotator.agreement import checks
 from annotator.models import (
     Assignment,
     Campaign,
@@ -34,7 +38,11 @@ def campaign_readers(campaign: Campaign) -> list[tuple[int, str]]:
     """(user id, username) of everyone with a submitted read and of every
     machine with a reading, sorted by name."""
     rows = set(
-        Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED)
+        Assignment.objects.filter(
+            campaign=campaign,
+            kind=Assignment.Kind.READ,
+            status=Assignment.Status.SUBMITTED,
+        )
         .order_by()
         .values_list("reader_id", "reader__username")
         .distinct()
@@ -57,6 +65,7 @@ def chunk_bounds(campaign: Campaign, chunk_size: int) -> list[tuple[int, int]]:
     """Half-open exam-id ranges [lo, hi) of about ``chunk_size`` exams each."""
     ids = np.fromiter(
         CampaignExam.objects.filter(campaign=campaign)
+        .in_consensus()
         .order_by("exam_id")
         .values_list("exam_id", flat=True)
         .iterator(chunk_size=20_000),
@@ -172,6 +181,7 @@ def load_readings(
             CampaignExam.objects.filter(
                 campaign=campaign, exam_id__gte=lo, exam_id__lt=hi
             )
+            .in_consensus()
             .order_by("exam_id")
             .values_list("exam_id", "consensus_state", as_text)
         )
@@ -184,6 +194,7 @@ def load_readings(
         reads = (
             Assignment.objects.filter(
                 campaign=campaign,
+                kind=Assignment.Kind.READ,
                 status=Assignment.Status.SUBMITTED,
                 exam_id__gte=lo,
                 exam_id__lt=hi,
@@ -210,6 +221,9 @@ def load_readings(
             e_parts.append(_rows_of(exam_ids, exams))
             j_parts.append(j)
             s_parts.append(np.fromiter(map(sets.__getitem__, texts), dtype=np.intp))
+        # Calibration exams are outside the consensus, and out of the report
+        # but for their own section; the few in this range are left out here.
+        calibration = _calibration_ids(campaign, lo, hi)
         machine_rows = (
             MachineReading.objects.filter(
                 campaign=campaign,
@@ -217,6 +231,7 @@ def load_readings(
                 exam_id__lt=hi,
                 reader_id__in=list(column),
             )
+            .exclude(exam_id__in=calibration)
             .order_by()
             .values_list("exam_id", "reader_id", Cast("labels", TextField()))
         )
@@ -232,7 +247,9 @@ def load_readings(
         ]
         gold = []
         if reference == "imported":
-            rows = _reference_rows(campaign, lo, hi)
+            rows = [
+                r for r in _reference_rows(campaign, lo, hi) if r[0] not in calibration
+            ]
             positions = _rows_of(exam_ids, [exam for exam, _text in rows])
             gold = [
                 (int(e), sets[text])
@@ -261,6 +278,18 @@ def load_readings(
     elif reference is not None:
         raise ValueError(f"unknown reference source {reference!r}")
     return readings, consensus, standard, exam_ids
+
+
+def _calibration_ids(campaign: Campaign, lo: int, hi: int) -> set[int]:
+    """The calibration exams among the campaign's exams in [lo, hi)."""
+    return set(
+        CampaignExam.objects.filter(
+            campaign=campaign,
+            consensus_state=CampaignExam.ConsensusState.CALIBRATION,
+            exam_id__gte=lo,
+            exam_id__lt=hi,
+        ).values_list("exam_id", flat=True)
+    )
 
 
 def _reference_rows(campaign: Campaign, lo: int, hi: int) -> list[tuple[int, str]]:
@@ -298,3 +327,96 @@ def group_indices(
 ) -> list[tuple[int, ...]]:
     index = {code: k for k, code in enumerate(codes)}
     return [tuple(index[c] for c in members) for _name, members in groups]
+
+
+def check_sections(
+    campaign: Campaign, codes: Sequence[str], *, bootstrap: int, seed: int
+) -> dict[str, Any]:
+    """The report's ``calibration`` and ``retest`` sections (None when the
+    campaign has no such reads): every reader's calibration reads against the
+    exams' reference, by ISO week of submission, and every re-read against
+    the reader's first read of the exam."""
+    index = {code: k for k, code in enumerate(codes)}
+    kind = Assignment.Kind
+
+    def reads(of: str, **only: Any) -> list[tuple[Any, ...]]:
+        return list(
+            Decision.objects.filter(
+                assignment__campaign=campaign,
+                assignment__kind=of,
+                assignment__status=Assignment.Status.SUBMITTED,
+                **only,
+            )
+            .order_by("assignment__reader__username", "assignment__exam_id")
+            .values_list(
+                "assignment__reader__username",
+                "assignment__exam_id",
+                "assignment__submitted_at",
+                "labels",
+            )
+        )
+
+    def table(label_lists: Sequence[Sequence[str] | None]) -> np.ndarray:
+        out = np.full((len(label_lists), len(codes)), -1, dtype=np.int8)
+        for row, labels in enumerate(label_lists):
+            if labels is not None:
+                out[row] = 0
+                out[row, [index[code] for code in labels]] = 1
+        return out
+
+    sections: dict[str, Any] = {"calibration": None, "retest": None}
+    rows = reads(kind.CALIBRATION)
+    truth = dict(
+        ReferenceLabel.objects.filter(
+            campaign=campaign, exam_id__in={row[1] for row in rows}
+        ).values_list("exam_id", "labels")
+    )
+    rows = [row for row in rows if row[1] in truth]
+    if rows:
+        names = sorted({row[0] for row in rows})
+        weeks = sorted({_iso_week(row[2]) for row in rows})
+        sections["calibration"] = checks.calibration(
+            table([row[3] for row in rows]),
+            table([truth[row[1]] for row in rows]),
+            np.array([names.index(row[0]) for row in rows], dtype=np.intp),
+            np.array([weeks.index(_iso_week(row[2])) for row in rows], dtype=np.intp),
+            np.array([row[1] for row in rows], dtype=np.int64),
+            class_codes=codes,
+            reader_names=names,
+            period_names=weeks,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
+    rows = reads(kind.REREAD)
+    first = {}
+    if rows:
+        # The first reads of the re-read exams (of any reader; matched below).
+        reread = Assignment.objects.filter(campaign=campaign, kind=kind.REREAD)
+        pairs = {(row[0], row[1]) for row in rows}
+        first = {
+            (row[0], row[1]): row[3]
+            for row in reads(
+                kind.READ, assignment__exam_id__in=Subquery(reread.values("exam_id"))
+            )
+            if (row[0], row[1]) in pairs
+        }
+    rows = [row for row in rows if (row[0], row[1]) in first]
+    if rows:
+        names = sorted({row[0] for row in rows})
+        sections["retest"] = checks.retest(
+            table([row[3] for row in rows]),
+            table([first[row[0], row[1]] for row in rows]),
+            np.array([names.index(row[0]) for row in rows], dtype=np.intp),
+            np.array([row[1] for row in rows], dtype=np.int64),
+            class_codes=codes,
+            reader_names=names,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
+    return sections
+
+
+def _iso_week(moment: Any) -> str:
+    """The ISO week ("2026-W49") of a time, in the site's time zone."""
+    year, week, _day = timezone.localtime(moment).isocalendar()
+    return f"{year}-W{week:02d}"

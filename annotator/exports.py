@@ -103,7 +103,11 @@ def _link_batches(
     exam table from its first row every time, so each batch scanned all the
     exams before it and the export slowed down as it went.
     """
-    links = CampaignExam.objects.filter(campaign=campaign).order_by("exam_id")
+    links = (
+        CampaignExam.objects.filter(campaign=campaign)
+        .in_consensus()
+        .order_by("exam_id")
+    )
     if not include_unresolved:
         links = links.resolved()
     labels = (
@@ -249,6 +253,7 @@ def _provenance(
     decisions = Decision.objects.filter(
         assignment__campaign=campaign,
         assignment__exam_id__in=exam_ids,
+        assignment__kind=Assignment.Kind.READ,
         assignment__status=Assignment.Status.SUBMITTED,
     ).values_list(
         "assignment__exam_id",

@@ -31,6 +31,7 @@ from annotator.agreement_input import (
     agreement_groups,
     campaign_machines,
     campaign_readers,
+    check_sections,
     chunk_bounds,
     group_indices,
     load_readings,
@@ -219,6 +220,10 @@ def merge_agreement(job_id: int) -> None:
         "bootstrap": total.n_bootstrap,
         "seed": total.seed,
         **report,
+        # The check reads are few; read whole when the report is made.
+        **check_sections(
+            campaign, plan["codes"], bootstrap=total.n_bootstrap, seed=total.seed
+        ),
     }
     key = f"jobs/{job_id}/agreement.json"
     payload = json.dumps(document, indent=1, sort_keys=False).encode()
@@ -282,6 +287,7 @@ def agreement_report(
         "bootstrap": bootstrap,
         "seed": seed,
         **report,
+        **check_sections(campaign, codes, bootstrap=bootstrap, seed=seed),
     }
 
 

@@ -28,6 +28,7 @@ def queue_items(campaign: Campaign, links: list[CampaignExam]) -> list[dict[str,
         Decision.objects.filter(
             assignment__campaign=campaign,
             assignment__exam_id__in=exam_ids,
+            assignment__kind=Assignment.Kind.READ,
             assignment__status=Assignment.Status.SUBMITTED,
         )
         .select_related("assignment__reader")

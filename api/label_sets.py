@@ -1,8 +1,10 @@
-"""A campaign's reference standard and models' readings over the API (managers).
+"""A campaign's reference standard, calibration exams and models' readings over
+the API (managers).
 
-Mixed into ``CampaignViewSet``: ``/api/campaigns/{id}/reference/`` and
+Mixed into ``CampaignViewSet``: ``/api/campaigns/{id}/reference/``,
+``/api/campaigns/{id}/calibration/`` and
 ``/api/campaigns/{id}/machine-readings/``. Anyone else gets 404, as for a
-campaign they cannot see, so a reader never learns that either exists.
+campaign they cannot see, so a reader never learns that any exists.
 """
 
 from __future__ import annotations
@@ -56,6 +58,37 @@ class LabelSetActions:
             }
         )
 
+    @extend_schema(methods=["GET"], responses={200: s.CalibrationSerializer})
+    @extend_schema(
+        methods=["PUT"],
+        request=s.CalibrationInputSerializer,
+        responses={200: s.CalibrationSerializer},
+    )
+    @action(detail=True, methods=["get", "put"])
+    def calibration(self, request: Request, pk: str | None = None) -> Response:
+        """The campaign's calibration exams (managers) and how often checks are
+        served; PUT marks exams with a reference as calibration exams (or,
+        ``"calibration": false``, returns them to the pool), all or nothing."""
+        campaign = self._managed_campaign()
+        summary: dict[str, Any] = {}
+        if request.method == "PUT":
+            payload = s.CalibrationInputSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            done = services.set_calibration_exams(
+                campaign=campaign,
+                exams=_exams(payload.validated_data["exams"]).values(),
+                calibration=payload.validated_data["calibration"],
+            )
+            summary = vars(done)
+        return Response(
+            {
+                "exams": services.calibration_exam_ids(campaign),
+                "calibration_every": campaign.calibration_every,
+                "reread_every": campaign.reread_every,
+                **summary,
+            }
+        )
+
     @extend_schema(
         request=s.MachineReadingsInputSerializer,
         responses={200: s.MachineSummarySerializer},
@@ -93,11 +126,18 @@ class LabelSetActions:
 def _exam_labels(entries: list[dict[str, Any]]) -> list[tuple[Exam, list[str]]]:
     """(exam, labels) from ``[{"exam": id, "labels": [...]}]``; an unknown id is
     refused with 404 (the services refuse exams outside the campaign)."""
-    exams = Exam.objects.in_bulk([e["exam"] for e in entries])
-    missing = sorted({e["exam"] for e in entries} - set(exams))
+    exams = _exams([e["exam"] for e in entries])
+    return [(exams[e["exam"]], e["labels"]) for e in entries]
+
+
+def _exams(ids: list[int]) -> dict[int, Exam]:
+    """Exam id → exam; an unknown id is refused with 404, as one outside the
+    campaign is by the services."""
+    exams = Exam.objects.in_bulk(ids)
+    missing = sorted(set(ids) - set(exams))
     if missing:
         raise NotFound(
             _("Not an exam of this campaign: %(ids)s.")
             % {"ids": ", ".join(map(str, missing[:5]))}
         )
-    return [(exams[e["exam"]], e["labels"]) for e in entries]
+    return exams

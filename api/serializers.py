@@ -27,6 +27,9 @@ from annotator.taxonomy import COLUMNS
 User = get_user_model()
 MAX_COMMENT = 5000
 MAX_DURATION_MS = 24 * 3600 * 1000
+# A database id fits a signed 64-bit integer; larger numbers are refused as
+# invalid (400), not passed to the database to overflow there.
+MAX_ID = 2**63 - 1
 
 
 class DiagnosticClassSerializer(serializers.ModelSerializer):
@@ -129,6 +132,9 @@ class ExamSerializer(serializers.ModelSerializer):
         return data
 
 
+MANAGERS_ONLY = ("min_read_ms", "calibration_every", "reread_every")
+
+
 class CampaignSerializer(serializers.ModelSerializer):
     taxonomy = serializers.PrimaryKeyRelatedField(read_only=True)
     readers = serializers.SlugRelatedField(
@@ -158,6 +164,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "majority_vote",
             "lease_minutes",
             "min_read_ms",
+            "calibration_every",
+            "reread_every",
             "created_at",
             "progress",
         ]
@@ -168,9 +176,14 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Campaign) -> dict[str, Any]:
         data = super().to_representation(instance)
-        # The threshold that flags a read fast is the managers' (as the count is).
+        # Many-to-many rows come back in no fixed order; the lists are sets.
+        data["readers"] = sorted(data["readers"])
+        data["adjudicators"] = sorted(data["adjudicators"])
+        # The threshold that flags a read fast is the managers' (as the count
+        # is), and so is how often checks are mixed into the readers' queues.
         if not is_manager(self.context["request"].user):
-            del data["min_read_ms"]
+            for field in MANAGERS_ONLY:
+                del data[field]
         return data
 
 
@@ -181,7 +194,9 @@ class CampaignCreateSerializer(serializers.Serializer):
         queryset=TaxonomyVersion.objects.all(), required=False
     )
     exams = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        allow_empty=False,
     )
     dataset = serializers.CharField(required=False, max_length=100)
     readers = serializers.ListField(child=serializers.CharField(), allow_empty=False)
@@ -230,6 +245,25 @@ class CampaignCreateSerializer(serializers.Serializer):
         help_text=_(
             "Reads submitted sooner than this (ms after the ECG is drawn) are "
             "flagged fast; 0 flags none. Default 2000."
+        ),
+    )
+
+    calibration_every = serializers.IntegerField(
+        min_value=0,
+        max_value=1000,
+        default=0,
+        help_text=_(
+            "One claim in N serves a calibration exam, mixed blind into each "
+            "reader's queue (N at least 2); 0 serves none."
+        ),
+    )
+    reread_every = serializers.IntegerField(
+        min_value=0,
+        max_value=1000,
+        default=0,
+        help_text=_(
+            "One claim in N serves again, blind, one of the reader's own earlier "
+            "exams, for intra-rater agreement (N at least 2); 0 serves none."
         ),
     )
 
@@ -289,6 +323,7 @@ class ClaimRequestSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         min_value=1,
+        max_value=MAX_ID,
         help_text="The claim being read: answer with the one to read after it.",
     )
 
@@ -403,7 +438,9 @@ class AdjudicationInputSerializer(serializers.Serializer):
 
 
 class ReferenceEntrySerializer(serializers.Serializer):
-    exam = serializers.IntegerField(min_value=1, help_text="The exam's database id.")
+    exam = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="The exam's database id."
+    )
     labels = serializers.ListField(
         child=serializers.CharField(max_length=32), max_length=100
     )
@@ -431,6 +468,28 @@ class MachineSummarySerializer(serializers.Serializer):
     created = serializers.IntegerField()
     changed = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+
+
+class CalibrationInputSerializer(serializers.Serializer):
+    """Exams to make calibration exams, or (``calibration`` false) to return
+    to the pool."""
+
+    exams = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=50_000,
+        help_text=_("The exams' database ids."),
+    )
+    calibration = serializers.BooleanField(default=True)
+
+
+class CalibrationSerializer(serializers.Serializer):
+    exams = serializers.ListField(child=serializers.IntegerField())
+    calibration_every = serializers.IntegerField()
+    reread_every = serializers.IntegerField()
+    marked = serializers.IntegerField(required=False)
+    returned = serializers.IntegerField(required=False)
+    unchanged = serializers.IntegerField(required=False)
 
 
 class ReferenceSummarySerializer(serializers.Serializer):

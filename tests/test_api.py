@@ -118,6 +118,7 @@ EXPECTED = {
     "pilot-queue": (401, 404, 404, 200, 200, 404),
     "pilot-reference": (401, 404, 404, 404, 200, 404),
     "pilot-machine-readings": (401, 404, 404, 404, 200, 404),
+    "pilot-calibration": (401, 404, 404, 404, 200, 404),
     "exams": (401, 200, 200, 200, 200, 200),
     "exam": (401, 404, 404, 404, 200, 404),
     "create-campaign": (401, 403, 403, 403, 201, 403),
@@ -143,6 +144,7 @@ def request_route(client, name, world):
             f"/api/campaigns/{pilot.pk}/machine-readings/",
             {"machine": "model-y", "labels": [{"exam": exam.pk, "labels": ["AF"]}]},
         ),
+        "pilot-calibration": ("get", f"/api/campaigns/{pilot.pk}/calibration/", None),
         "exams": ("get", "/api/exams/", None),
         "exam": ("get", f"/api/exams/{exam.pk}/", None),
         "create-campaign": (

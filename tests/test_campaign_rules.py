@@ -175,6 +175,8 @@ def admin_form(campaign: Campaign, **changes) -> dict:
         "display_filters": json.dumps(campaign.display_filters),
         "lease_minutes": campaign.lease_minutes,
         "min_read_ms": campaign.min_read_ms,
+        "calibration_every": campaign.calibration_every,
+        "reread_every": campaign.reread_every,
         # A select always sends its value, as a browser submits the form.
         "reference_source": campaign.reference_source,
     }

@@ -79,7 +79,7 @@ def test_stale_claims_are_the_claimed_ones_past_their_lease(pilot, cast):
         claimed_at=NOW,
         lease_expires_at=NOW + dt.timedelta(minutes=5),
     )
-    assert sql.stale_claims(pilot.pk, NOW, 10) == [(old.pk, first)]
+    assert sql.stale_claims(pilot.pk, NOW, 10) == [(old.pk, first, "read")]
     assert sql.stale_claims(pilot.pk, NOW, 0) == []
     Assignment.objects.filter(pk=old.pk).update(status=Assignment.Status.SUBMITTED)
     assert sql.stale_claims(pilot.pk, NOW, 10) == []
@@ -149,9 +149,15 @@ def test_insert_claim_returns_the_stored_row_and_keeps_the_unique_rule(pilot, ca
     assert claim.lease_expires_at == stored.lease_expires_at
     assert claim.submitted_at is None
     assert claim.status == Assignment.Status.CLAIMED
+    assert claim.kind == Assignment.Kind.READ
     with pytest.raises(IntegrityError), transaction.atomic():
         sql.insert_claim(pilot.pk, exam, cast.reader1.pk, NOW, NOW)
     assert Assignment.objects.filter(campaign=pilot).count() == 1
+    # A re-read of the exam by the same reader is another kind of claim.
+    again = sql.insert_claim(
+        pilot.pk, exam, cast.reader1.pk, NOW, NOW, Assignment.Kind.REREAD
+    )
+    assert Assignment.objects.get(pk=again.pk).kind == Assignment.Kind.REREAD
 
 
 def test_lock_link_and_mark_submitted(pilot, cast):

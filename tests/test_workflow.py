@@ -21,7 +21,7 @@ from annotator.models import (
     Decision,
     LabelRevision,
 )
-from annotator.services import sql
+from annotator.services import checks, sql
 from tests import factories
 
 State = CampaignExam.ConsensusState
@@ -413,6 +413,51 @@ def test_eight_readers_racing_over_200_exams_give_each_exactly_two_reads():
     assert Decision.objects.count() == 400
     assert set(campaign.exam_links.values_list("n_assigned", "n_submitted")) == {(2, 2)}
     assert not campaign.exam_links.filter(is_open=True).exists()
+
+
+@pytest.mark.both_databases
+@pytest.mark.django_db(transaction=True)
+def test_readers_racing_with_calibration_exams_and_rereads_keep_every_count():
+    cast = factories.make_cast()
+    readers = [cast.reader1, cast.reader2] + [
+        factories.make_user(f"racer{i}", "reader") for i in range(4)
+    ]
+    exams = factories.make_exams(126)
+    campaign = factories.make_campaign(
+        cast, exams, name="Race", calibration_every=5, reread_every=6
+    )
+    campaign.readers.set(readers)
+    gold = exams[120:]
+    services.set_reference_labels(
+        campaign=campaign, actor=cast.manager, labels=[(e, ["NORM"]) for e in gold]
+    )
+    services.set_calibration_exams(campaign=campaign, exams=gold)
+    race(campaign, readers)
+    reads = Assignment.objects.filter(campaign=campaign)
+    pool = Counter(reads.filter(kind="read").values_list("exam_id", flat=True))
+    assert pool == {e.pk: 2 for e in exams[:120]}  # the pool, exactly two reads each
+    for reader in readers:
+        # Claims come one after another (no read ahead): claim k is position k.
+        mine = reads.filter(reader=reader)
+        due = sum(
+            checks.due(campaign, reader.pk, p) == "calibration"
+            for p in range(mine.count())
+        )
+        calibration = mine.filter(kind="calibration")
+        assert calibration.count() == min(len(gold), due), reader
+        assert {a.exam_id for a in calibration} <= {e.pk for e in gold}
+    assert reads.filter(kind="reread").exists()
+    triples = reads.values_list("exam_id", "reader_id", "kind")
+    assert len(triples) == len(set(triples))
+    assert Decision.objects.count() == reads.count()
+    assert set(
+        campaign.exam_links.filter(exam__in=gold).values_list(
+            "n_assigned", "n_submitted", "consensus_state"
+        )
+    ) == {(0, 0, "calibration")}
+    campaign.refresh_from_db()
+    assert campaign.n_reads_submitted == reads.count()
+    assert campaign.n_claims_open == 0
 
 
 def _waiting_for_a_lock() -> int:

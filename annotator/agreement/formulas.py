@@ -62,6 +62,10 @@ REASONS = (
     "one category",
     "expected agreement is 1: both readers chose one and the same category on "
     "every shared exam",
+    # Test-retest (annotator.agreement.checks).
+    "the reader re-read no exam",
+    "expected agreement is 1: the read and the re-read give this class one and "
+    "the same value on every exam",
 )
 _NO_CLASS = REASONS.index("undefined for every class")
 

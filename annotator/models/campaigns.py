@@ -211,6 +211,21 @@ class Campaign(models.Model):
             "the campaign (none until some are), or the exams' resolved consensus."
         ),
     )
+    calibration_every = models.PositiveSmallIntegerField(
+        default=0,
+        help_text=_(
+            "One claim in this many serves a calibration exam (an exam with a "
+            "reference, kept out of the consensus), mixed blind into the queue; "
+            "0 serves none."
+        ),
+    )
+    reread_every = models.PositiveSmallIntegerField(
+        default=0,
+        help_text=_(
+            "One claim in this many serves again, blind, one of the reader's own "
+            "earlier exams, for intra-rater agreement; 0 serves none."
+        ),
+    )
     lease_minutes = models.PositiveIntegerField(default=30)
     min_read_ms = models.PositiveIntegerField(
         default=2000,
@@ -233,6 +248,7 @@ class Campaign(models.Model):
     n_policy = models.PositiveIntegerField(default=0)
     n_needs_adjudication = models.PositiveIntegerField(default=0)
     n_adjudicated = models.PositiveIntegerField(default=0)
+    n_calibration = models.PositiveIntegerField(default=0)
 
     objects = CampaignQuerySet.as_manager()
 
@@ -270,6 +286,9 @@ class Campaign(models.Model):
             errors["min_read_ms"] = _(
                 "The minimum reading time is 0 to %(most)s ms."
             ) % {"most": MAX_MIN_READ_MS}
+        for field in ("calibration_every", "reread_every"):
+            if getattr(self, field) == 1:
+                errors[field] = _("One claim in N, with N at least 2 (0 turns it off).")
         try:
             self.display_filters = self.checked_display_filters(self.display_filters)
         except ValidationError as exc:
@@ -447,6 +466,11 @@ class CampaignExamQuerySet(models.QuerySet):
     def unresolved(self) -> Any:
         return self.exclude(consensus_state__in=CampaignExam.RESOLVED)
 
+    def in_consensus(self) -> Any:
+        """The exams the campaign reads for a consensus: all but the
+        calibration exams, which are scored against their reference alone."""
+        return self.exclude(consensus_state=CampaignExam.ConsensusState.CALIBRATION)
+
 
 class CampaignExam(models.Model):
     """An exam's place in a campaign: how many readers hold it and its consensus state.
@@ -463,6 +487,7 @@ class CampaignExam(models.Model):
         POLICY = "policy", "Settled by policy (no class needing adjudication differs)"
         NEEDS_ADJUDICATION = "needs_adjudication", "Needs adjudication"
         ADJUDICATED = "adjudicated", "Adjudicated"
+        CALIBRATION = "calibration", "Calibration exam (scored against its reference)"
 
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="exam_links"

@@ -20,6 +20,12 @@ class AssignmentStatus(models.TextChoices):
     EXPIRED = "expired", "Lease expired"
 
 
+class AssignmentKind(models.TextChoices):
+    READ = "read", "Read (for the consensus)"
+    CALIBRATION = "calibration", "Calibration exam (scored against its reference)"
+    REREAD = "reread", "Re-read of the reader's own exam (intra-rater agreement)"
+
+
 # A claim the reader still holds or has read; an expired one is neither.
 HOLDING = (AssignmentStatus.CLAIMED, AssignmentStatus.SUBMITTED)
 
@@ -31,9 +37,17 @@ class AssignmentQuerySet(models.QuerySet):
 
 
 class Assignment(models.Model):
-    """One reader holding one exam of a campaign, from claim to submitted read."""
+    """One reader holding one exam of a campaign, from claim to submitted read.
+
+    Most claims are reads for the consensus. The others (``kind``), mixed blind
+    into the queue, check the reader: a calibration exam, scored against its
+    reference, or a re-read of one of the reader's own exams. They never count
+    on the exam's link (claims, reads, consensus) and look the same to the
+    reader in every payload.
+    """
 
     Status = AssignmentStatus
+    Kind = AssignmentKind
 
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="assignments"
@@ -45,6 +59,12 @@ class Assignment(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.CLAIMED
     )
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.READ,
+        db_default=Kind.READ,
+    )
     claimed_at = models.DateTimeField(default=timezone.now)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -55,7 +75,8 @@ class Assignment(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["campaign", "exam", "reader"], name="assignment_unique_reader"
+                fields=["campaign", "exam", "reader", "kind"],
+                name="assignment_unique_reader_kind",
             ),
         ]
         indexes = [
@@ -73,6 +94,11 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}:{self.exam_id}:{self.reader_id}"
+
+    @property
+    def is_check(self) -> bool:
+        """A calibration exam or a re-read: outside the exam's consensus."""
+        return self.kind != AssignmentKind.READ
 
 
 class DecisionQuerySet(models.QuerySet):
@@ -92,6 +118,7 @@ class DecisionQuerySet(models.QuerySet):
         return self.annotate(
             link_state=Subquery(link.values("consensus_state")[:1]),
             link_readers=F("assignment__campaign__readers_per_exam"),
+            read_kind=F("assignment__kind"),
         )
 
 
@@ -157,7 +184,13 @@ class Decision(models.Model):
 
     @property
     def locked(self) -> bool:
-        """Whether the read can no longer change (from ``with_lock_state``)."""
+        """Whether the read can no longer change (from ``with_lock_state``).
+
+        A calibration read or a re-read never feeds a consensus, so nothing
+        settles it: it stays editable, as a read of a pending exam does.
+        """
+        if self.read_kind != AssignmentKind.READ:
+            return False
         return CampaignExam.reads_locked(self.link_state, self.link_readers)
 
 

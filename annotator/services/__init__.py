@@ -18,6 +18,11 @@ from annotator.services.campaigns import (
     create_campaign,
     remove_readers,
 )
+from annotator.services.checks import (
+    CalibrationSummary,
+    calibration_exam_ids,
+    set_calibration_exams,
+)
 from annotator.services.claims import claim_next, expire_leases
 from annotator.services.decisions import (
     READS_COMPLETE,
@@ -52,6 +57,7 @@ from annotator.services.reference import (
 __all__ = [
     "READS_COMPLETE",
     "AlreadySubmitted",
+    "CalibrationSummary",
     "CampaignRefused",
     "Conflict",
     "InvalidLabels",
@@ -64,6 +70,7 @@ __all__ = [
     "add_exams",
     "add_readers",
     "adjudicate",
+    "calibration_exam_ids",
     "change_campaign",
     "check_campaign",
     "claim_next",
@@ -79,6 +86,7 @@ __all__ = [
     "reference_in_use",
     "remove_readers",
     "retry_job",
+    "set_calibration_exams",
     "set_reference_labels",
     "settle_exam",
     "start_agreement_job",

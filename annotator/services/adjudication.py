@@ -24,6 +24,10 @@ from annotator.services.labels import clean_labels
 from annotator.services.locks import for_update
 from annotator.services.progress import Tally
 
+_NOT_SETTLED_BY_READS = frozenset(
+    {CampaignExam.ConsensusState.ADJUDICATED, CampaignExam.ConsensusState.CALIBRATION}
+)
+
 
 def settle_exam(
     link: CampaignExam,
@@ -44,7 +48,8 @@ def settle_exam(
     added to ``tally``, which the caller writes to the campaign's counters.
     """
     fields = ["consensus_state", "consensus_labels", "disagreeing_classes"]
-    if link.consensus_state == CampaignExam.ConsensusState.ADJUDICATED:
+    # An adjudicated exam keeps its adjudication; a calibration exam has none.
+    if link.consensus_state in _NOT_SETTLED_BY_READS:
         if also_save:
             link.save(update_fields=list(also_save))
         return
@@ -56,6 +61,7 @@ def settle_exam(
             Decision.objects.filter(
                 assignment__campaign=campaign,
                 assignment__exam_id=link.exam_id,
+                assignment__kind=Assignment.Kind.READ,
                 assignment__status=Assignment.Status.SUBMITTED,
             ).values_list("labels", flat=True)
         )

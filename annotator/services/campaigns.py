@@ -41,6 +41,8 @@ OPTIONS = (
     "majority_vote",
     "lease_minutes",
     "min_read_ms",
+    "calibration_every",
+    "reread_every",
 )
 
 
@@ -233,7 +235,10 @@ def _add_members(campaign: Campaign, readers: Sequence[Any]) -> None:
         CampaignReader.objects.create(
             campaign=campaign,
             user_id=reader.pk,
-            cursor=past.aggregate(top=Max("exam_id"))["top"] or 0,
+            cursor=past.filter(kind=Assignment.Kind.READ).aggregate(top=Max("exam_id"))[
+                "top"
+            ]
+            or 0,
             n_submitted=past.filter(status=Assignment.Status.SUBMITTED).count(),
         )
 
@@ -248,7 +253,7 @@ def _remove_members(campaign: Campaign, readers: Sequence[Any]) -> None:
 
 def _reopen(campaign: Campaign) -> None:
     """After a change of readers per exam (before any read), which exams have room."""
-    links = CampaignExam.objects.filter(campaign=campaign)
+    links = CampaignExam.objects.filter(campaign=campaign).in_consensus()
     links.filter(n_assigned__lt=campaign.readers_per_exam).update(is_open=True)
     links.filter(n_assigned__gte=campaign.readers_per_exam).update(is_open=False)
 

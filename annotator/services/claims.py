@@ -27,7 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotator.models import Assignment, Campaign, CampaignExam, CampaignReader
-from annotator.services import sql
+from annotator.services import checks, sql
 from annotator.services.locks import for_update, lock_reader
 from annotator.services.progress import Tally
 
@@ -57,17 +57,23 @@ def _expire_leases(campaign: Campaign, now: dt.datetime, tally: Tally) -> int:
     stale = sql.stale_claims(campaign.pk, now, STALE_BATCH)
     released = 0
     # Their exams' rows are updated in exam order, the order claims walk them.
-    for pk, exam_id in sorted(stale, key=lambda row: row[1]):
+    for pk, exam_id, kind in sorted(stale, key=lambda row: row[1]):
         # The status filter makes a release happen once, whoever gets here first.
         if Assignment.objects.filter(
             pk=pk, status=Assignment.Status.CLAIMED, lease_expires_at__lte=now
         ).update(status=Assignment.Status.EXPIRED):
-            CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id).update(
-                n_assigned=F("n_assigned") - 1, is_open=True
-            )
+            if kind == Assignment.Kind.READ:
+                _free_slot(campaign, exam_id)
             released += 1
     tally["n_claims_open"] -= released
     return released
+
+
+def _free_slot(campaign: Campaign, exam_id: int) -> None:
+    """A read's claim of the exam is gone: one more reader may take it."""
+    CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id).update(
+        n_assigned=F("n_assigned") - 1, is_open=True
+    )
 
 
 def claim_next(
@@ -120,9 +126,15 @@ def _claim(
             campaign.pk, reader.pk, lease, besides=after or 0
         )
         if assignment is None:
-            assignment = _claim_new(
-                campaign, reader, member, now, lease, tally, waiting=waiting
-            )
+            # The reader's next read, counting the one being read (``after``).
+            position = member.n_submitted + (1 if after else 0)
+            assignment = checks.claim_check(campaign, reader, position, now, lease)
+            if assignment is not None:
+                tally["n_claims_open"] += 1
+            else:
+                assignment = _claim_new(
+                    campaign, reader, member, now, lease, tally, waiting=waiting
+                )
         tally.flush(campaign.pk)
         return assignment
 
@@ -227,7 +239,7 @@ def _take_held(
         if not batch:
             return None
         for _link, exam_id in batch:
-            savepoint = transaction.savepoint()
+            savepoint = transaction.savepoint_create()
             if sql.take_slot(campaign_id, exam_id, overlap):
                 transaction.savepoint_commit(savepoint)
                 return exam_id
@@ -254,13 +266,17 @@ def _assign(
             campaign=campaign,
             exam_id=exam_id,
             reader_id=reader.pk,
+            kind=Assignment.Kind.READ,
             status=Assignment.Status.EXPIRED,
         ).update(
             status=Assignment.Status.CLAIMED, claimed_at=now, lease_expires_at=lease
         )
         if revived:
             return Assignment.objects.get(
-                campaign=campaign, exam_id=exam_id, reader_id=reader.pk
+                campaign=campaign,
+                exam_id=exam_id,
+                reader_id=reader.pk,
+                kind=Assignment.Kind.READ,
             )
     return sql.insert_claim(campaign.pk, exam_id, reader.pk, now, lease)
 
@@ -272,12 +288,11 @@ def release_claims(*, campaign: Campaign, reader: Any, tally: Tally) -> int:
             Assignment.objects.filter(
                 campaign=campaign, reader_id=reader.pk, status=Assignment.Status.CLAIMED
             )
-        ).values_list("pk", "exam_id")
+        ).values_list("pk", "exam_id", "kind")
     )
-    for pk, exam_id in claims:
+    for pk, exam_id, kind in claims:
         Assignment.objects.filter(pk=pk).update(status=Assignment.Status.EXPIRED)
-        CampaignExam.objects.filter(campaign=campaign, exam_id=exam_id).update(
-            n_assigned=F("n_assigned") - 1, is_open=True
-        )
+        if kind == Assignment.Kind.READ:
+            _free_slot(campaign, exam_id)
     tally["n_claims_open"] -= len(claims)
     return len(claims)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotator.models import (
     Assignment,
     Campaign,
+    CampaignExam,
     Decision,
     Exam,
     LabelRevision,
@@ -66,7 +67,9 @@ def submit_decision(
         raise AlreadySubmitted(
             "This exam already has your read (submitted in another tab or window)."
         )
-    if assignment.status == Assignment.Status.EXPIRED:
+    if assignment.status == Assignment.Status.EXPIRED and assignment.is_check:
+        pass  # a check holds no slot of the exam: the late read is kept
+    elif assignment.status == Assignment.Status.EXPIRED:
         # The lease ran out: the read still counts if the exam has room for it.
         if not sql.take_slot(
             campaign.pk, assignment.exam_id, campaign.readers_per_exam
@@ -78,7 +81,10 @@ def submit_decision(
     else:
         tally["n_claims_open"] -= 1
     decision = _record_submission(assignment, reader, values, source, now)
-    _count_read(campaign, assignment.exam_id, tally)
+    if assignment.is_check:
+        tally["n_reads_submitted"] += 1  # counted as any read; the link is not
+    else:
+        _count_read(campaign, assignment.exam_id, tally)
     sql.update_member(member_id, submitted=1)
     tally.flush(campaign.pk)
     return decision
@@ -87,6 +93,11 @@ def submit_decision(
 def _count_read(campaign: Campaign, exam_id: int, tally: Tally) -> None:
     """One more submitted read of the exam; settle it if its reads are complete."""
     link = sql.lock_link(campaign.pk, exam_id)
+    if link.consensus_state == CampaignExam.ConsensusState.CALIBRATION:
+        raise Conflict(
+            "This is a calibration exam: it is scored against its reference and "
+            "takes no reads for the consensus."
+        )
     # The row lock holds the counter until commit, so it is counted here and
     # written in the same UPDATE as the consensus (no F() update and re-read).
     link.campaign = campaign  # the caller's instance, with its taxonomy loaded
@@ -193,10 +204,12 @@ def edit_decision(
     values = clean_read(campaign, assignment.exam, read)
     if values["duration_ms"] is None:
         values["duration_ms"] = decision.duration_ms  # an edit keeps the time
-    link = sql.lock_link(campaign.pk, assignment.exam_id)
-    link.campaign = campaign
-    if link.locks_reads(campaign.readers_per_exam):
-        raise Conflict(READS_COMPLETE)
+    link = None
+    if not assignment.is_check:  # a check read feeds no consensus: never locked
+        link = sql.lock_link(campaign.pk, assignment.exam_id)
+        link.campaign = campaign
+        if link.locks_reads(campaign.readers_per_exam):
+            raise Conflict(READS_COMPLETE)
     now = timezone.now()
     updated = Decision.objects.filter(pk=decision.pk, version=expected_version).update(
         version=F("version") + 1, updated_at=now, **values
@@ -206,9 +219,10 @@ def edit_decision(
         raise _stale(decision, expected_version)
     _revise(decision, reader, decision, values, source, now)
     decision.refresh_from_db()
-    tally = Tally()
-    settle_exam(link, tally)
-    tally.flush(campaign.pk)
+    if link is not None:
+        tally = Tally()
+        settle_exam(link, tally)
+        tally.flush(campaign.pk)
     return decision
 
 
@@ -231,7 +245,10 @@ def record_reading(
     values = clean_read(campaign, exam, read)
     existing = (
         Decision.objects.filter(
-            assignment__campaign=campaign, assignment__exam=exam, reader_id=reader.pk
+            assignment__campaign=campaign,
+            assignment__exam=exam,
+            assignment__kind=Assignment.Kind.READ,
+            reader_id=reader.pk,
         )
         .only("labels")
         .first()
@@ -248,6 +265,7 @@ def record_reading(
         campaign=campaign,
         exam=exam,
         reader_id=reader.pk,
+        kind=Assignment.Kind.READ,
         status=Assignment.Status.CLAIMED,
     ).exists()
     if held:
@@ -262,6 +280,7 @@ def record_reading(
         campaign=campaign,
         exam=exam,
         reader_id=reader.pk,
+        kind=Assignment.Kind.READ,
         defaults={"claimed_at": now, "lease_expires_at": None},
     )
     decision = _record_submission(assignment, reader, values, source, now)

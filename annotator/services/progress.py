@@ -64,7 +64,8 @@ def recount_progress(campaign: Campaign) -> dict[str, int]:
         reads.values("reader_id")
         .annotate(
             submitted=Count("pk", filter=Q(status=Assignment.Status.SUBMITTED)),
-            top=Max("exam_id"),
+            # The cursor walks the pool: check claims are not in it.
+            top=Max("exam_id", filter=Q(kind=Assignment.Kind.READ)),
         )
         .order_by()
     )

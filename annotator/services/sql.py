@@ -33,6 +33,7 @@ _CAMPAIGN = Campaign._meta.db_table
 _CLAIMED = Assignment.Status.CLAIMED.value
 _SUBMITTED = Assignment.Status.SUBMITTED.value
 _HOLDING = tuple(status.value for status in HOLDING)
+_READ = Assignment.Kind.READ.value
 
 
 def _lock(*, of: str = "", skip: bool = False) -> str:
@@ -103,11 +104,11 @@ def update_member(member_id: int, *, submitted: int = 0, cursor: int = 0) -> Non
 
 def stale_claims(
     campaign_id: int, now: dt.datetime, limit: int
-) -> list[tuple[int, int]]:
-    """(id, exam id) of claims whose lease ran out, locked, skipping rows that a
-    submission in progress holds."""
+) -> list[tuple[int, int, str]]:
+    """(id, exam id, kind) of claims whose lease ran out, locked, skipping rows
+    that a submission in progress holds."""
     return _rows(
-        f"SELECT id, exam_id FROM {_ASSIGNMENT} WHERE campaign_id = %s "
+        f"SELECT id, exam_id, kind FROM {_ASSIGNMENT} WHERE campaign_id = %s "
         "AND status = %s AND lease_expires_at <= %s ORDER BY id LIMIT %s"
         f"{_lock(skip=True)}",
         [campaign_id, _CLAIMED, _time(now), limit],
@@ -182,12 +183,14 @@ def insert_claim(
     reader_id: Any,
     now: dt.datetime,
     lease: dt.datetime,
+    kind: str = _READ,
 ) -> Assignment:
-    """A new claim of the exam by the reader."""
+    """A new claim of the exam by the reader (a read, unless ``kind`` says)."""
     rows = Assignment.objects.raw(
         f"INSERT INTO {_ASSIGNMENT} (campaign_id, exam_id, reader_id, status, "
-        "claimed_at, lease_expires_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-        [campaign_id, exam_id, reader_id, _CLAIMED, _time(now), _time(lease)],
+        "claimed_at, lease_expires_at, kind) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+        "RETURNING *",
+        [campaign_id, exam_id, reader_id, _CLAIMED, _time(now), _time(lease), kind],
     )
     return next(iter(rows))
 
