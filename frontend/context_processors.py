@@ -31,6 +31,7 @@ SHARED_MODULES = (
     "agreement-pairs.js",
     "agreement-reference.js",
     "agreement-groups.js",
+    "agreement-checks.js",
 )
 
 

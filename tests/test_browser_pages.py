@@ -2,7 +2,7 @@
 
 Each test logs in through /login/ on a live server, with exams whose signals are
 really stored and reads made through the workflow's own services. Every page must
-run without a console error. Screenshots (1366 and 1920 px wide) go to a
+run without a console error. Screenshots (1024, 1366 and 1920 px wide) go to a
 temporary folder, or to ``$SCREENSHOTS`` when it is set::
 
     SCREENSHOTS=docs/screenshots pytest -m browser tests/test_browser_pages.py
@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDE = {"width": 1920, "height": 1080}
 NARROW = {"width": 1366, "height": 768}
+SMALL = {"width": 1024, "height": 768}
 # Every `drawn` event of the ECG viewer (it does not bubble, so listen while capturing).
 RECORD_DRAWS = (
     "window.__drawn = [];"
@@ -202,9 +203,10 @@ def wait_loaded(page: Any, exam: Exam) -> None:
 
 
 def screenshot(page: Any, folder: Path, name: str, *, full_page: bool = False) -> None:
-    """``name``.png at 1366 px and ``name``-1920.png at 1920 px, each under 300 KB."""
+    """``name``.png at 1366 px, ``name``-1024.png and ``name``-1920.png at 1024
+    and 1920 px, each under 300 KB."""
     page.mouse.move(0, 0)  # no hover state in the pictures
-    for size, suffix in ((NARROW, ""), (WIDE, "-1920")):
+    for size, suffix in ((SMALL, "-1024"), (WIDE, "-1920"), (NARROW, "")):
         drawn = page.evaluate("window.__drawn.length")
         resized = page.viewport_size != size
         page.set_viewport_size(size)
@@ -453,6 +455,9 @@ def test_manager_dashboard_computes_agreement_and_charts_kappa_with_intervals(
     assert [row.split("\t")[0] for row in rows] == ["reader1", "reader2"]
     macro_f1 = report["reference"]["macro"]["reader1"]["f1"]
     assert f"{macro_f1:.3f}" in rows[0]
+    # No calibration exams nor re-reads in this study: the sections say so.
+    expect(page.locator("#calibration-meta")).to_contain_text("No calibration reads yet")
+    expect(page.locator("#retest-meta")).to_contain_text("No re-reads yet")
     groups = page.locator("#groups-table").inner_text()
     rhythm = report["groups"]["dominant_rhythm"]
     assert "dominant rhythm" in groups and "none" in groups

@@ -2,6 +2,7 @@
 // the latest agreement report as charts: per-class statistics with 95% intervals
 // (agreement-classes.js), readers against the consensus (agreement-readers.js)
 // and pairwise Cohen's kappa (agreement-pairs.js).
+import { showReaderChecks } from "./agreement-checks.js";
 import { showClassAgreement } from "./agreement-classes.js";
 import { showPairAgreement } from "./agreement-pairs.js";
 import { showGroupAgreement } from "./agreement-groups.js";
@@ -157,6 +158,7 @@ async function loadReport() {
   showReaderAgreement(report, names);
   showReferenceScores(report, names);
   showGroupAgreement(report);
+  showReaderChecks(report, names);
   await showPairAgreement(report, names, campaignId);
 }
 
