@@ -456,7 +456,9 @@ def test_manager_dashboard_computes_agreement_and_charts_kappa_with_intervals(
     macro_f1 = report["reference"]["macro"]["reader1"]["f1"]
     assert f"{macro_f1:.3f}" in rows[0]
     # No calibration exams nor re-reads in this study: the sections say so.
-    expect(page.locator("#calibration-meta")).to_contain_text("No calibration reads yet")
+    expect(page.locator("#calibration-meta")).to_contain_text(
+        "No calibration reads yet"
+    )
     expect(page.locator("#retest-meta")).to_contain_text("No re-reads yet")
     groups = page.locator("#groups-table").inner_text()
     rhythm = report["groups"]["dominant_rhythm"]
