@@ -506,3 +506,61 @@ def test_f1_intervals_are_the_percentiles_of_exam_weighted_replicates():
     assert result["readers"]["r"]["classes"]["A"]["ci95"]["f1"] == pytest.approx(
         [low, high]
     )
+
+
+# --- Commands ---------------------------------------------------------------------
+
+
+def test_a_gold_standard_file_can_become_the_calibration_exams(cast, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    campaign = factories.make_campaign(cast, factories.make_exams(6))
+    gold = tmp_path / "gold.csv"
+    gold.write_text("exam_id,labels\nE00004,AF\nE00005,SR\n")
+    out = io.StringIO()
+    call_command(
+        "import_readings",
+        str(gold),
+        "--campaign",
+        "Pilot",
+        "--reference",
+        "--calibration",
+        stdout=out,
+    )
+    assert "2 exams became calibration exams" in out.getvalue()
+    assert sorted(
+        CampaignExam.objects.filter(
+            campaign=campaign, consensus_state=CALIBRATION
+        ).values_list("exam__exam_id", flat=True)
+    ) == ["E00004", "E00005"]
+    with pytest.raises(CommandError, match="with --reference"):
+        call_command(
+            "import_readings", str(gold), "--campaign", "Pilot", "--calibration"
+        )
+    # An exam a reader already claimed refuses the whole file: no new reference.
+    claim = services.claim_next(campaign=campaign, reader=cast.reader1)
+    more = tmp_path / "more.csv"
+    more.write_text(f"exam_id,labels\nE00003,AF\n{claim.exam.exam_id},AF\n")
+    with pytest.raises(CommandError, match="already claimed"):
+        call_command(
+            "import_readings",
+            str(more),
+            "--campaign",
+            "Pilot",
+            "--reference",
+            "--calibration",
+        )
+    assert campaign.reference_labels.count() == 2
+
+
+def test_create_campaign_sets_the_check_rates(cast):
+    from django.core.management import CommandError
+
+    factories.make_exams(3)
+    with pytest.raises(CommandError, match="at least 2"):
+        factories.command_campaign("Too often", "--calibration-every", "1")
+    factories.command_campaign(
+        "Checked", "--calibration-every", "20", "--reread-every", "30"
+    )
+    made = Campaign.objects.get(name="Checked")
+    assert (made.calibration_every, made.reread_every) == (20, 30)

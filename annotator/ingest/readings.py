@@ -229,14 +229,18 @@ class ReferenceImport:
     created: int = 0
     changed: int = 0
     unchanged: int = 0
+    calibration: int | None = None  # exams made calibration exams, if asked
 
     def as_text(self) -> str:
-        return (
+        text = (
             f"Campaign {self.campaign!r}: reference standard of "
             f"{self.created + self.changed + self.unchanged} exams "
             f"({self.created} new, {self.changed} replaced, "
             f"{self.unchanged} unchanged)."
         )
+        if self.calibration is not None:
+            text += f" {self.calibration} exams became calibration exams."
+        return text
 
 
 def import_reference(
@@ -245,12 +249,15 @@ def import_reference(
     campaign_name: str,
     actor: object,
     dataset: str | None = None,
+    calibration: bool = False,
 ) -> ReferenceImport:
     """Import a reference standard CSV into an existing campaign; all or nothing.
 
     Every row must name an exam of the campaign once, with valid labels; any
     problem refuses the whole file (ReadingsError lists the first ones) and
     nothing changes. Replaced label sets keep their old versions in the history.
+    With ``calibration`` the file's exams also become calibration exams, in
+    the same transaction (refused whole if any was already claimed).
     """
     path = Path(path)
     columns, rows = _read_rows(path)
@@ -298,10 +305,22 @@ def import_reference(
         raise ReadingsError(
             f"{path.name}: nothing imported, {len(problems)} problems: {shown}{more}"
         )
-    done = services.set_reference_labels(
-        campaign=campaign, actor=actor, labels=labels, source="import"
-    )
-    return ReferenceImport(campaign_name, done.created, done.changed, done.unchanged)
+    with transaction.atomic():
+        done = services.set_reference_labels(
+            campaign=campaign, actor=actor, labels=labels, source="import"
+        )
+        result = ReferenceImport(
+            campaign_name, done.created, done.changed, done.unchanged
+        )
+        if calibration:
+            try:
+                marked = services.set_calibration_exams(
+                    campaign=campaign, exams=[exam for exam, _codes in labels]
+                )
+            except services.WorkflowError as exc:
+                raise ReadingsError(f"{path.name}: nothing imported: {exc}") from None
+            result.calibration = marked.marked
+    return result
 
 
 def _code_columns(

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotator.models import (
     Assignment,
@@ -95,8 +96,10 @@ def _count_read(campaign: Campaign, exam_id: int, tally: Tally) -> None:
     link = sql.lock_link(campaign.pk, exam_id)
     if link.consensus_state == CampaignExam.ConsensusState.CALIBRATION:
         raise Conflict(
-            "This is a calibration exam: it is scored against its reference and "
-            "takes no reads for the consensus."
+            _(
+                "This is a calibration exam: it is scored against its reference "
+                "and takes no reads for the consensus."
+            )
         )
     # The row lock holds the counter until commit, so it is counted here and
     # written in the same UPDATE as the consensus (no F() update and re-read).

@@ -89,6 +89,23 @@ class Command(BaseCommand):
         )
         parser.add_argument("--lease-minutes", type=int)
         parser.add_argument(
+            "--calibration-every",
+            type=int,
+            default=0,
+            metavar="N",
+            help=_("One claim in N serves a calibration exam (0: none; N at least 2)."),
+        )
+        parser.add_argument(
+            "--reread-every",
+            type=int,
+            default=0,
+            metavar="N",
+            help=_(
+                "One claim in N serves again one of the reader's own earlier exams "
+                "(0: none; N at least 2)."
+            ),
+        )
+        parser.add_argument(
             "--min-read-ms",
             type=int,
             default=2000,
@@ -131,6 +148,8 @@ class Command(BaseCommand):
                 display_filters=filters,
                 lease_minutes=options["lease_minutes"],
                 min_read_ms=options["min_read_ms"],
+                calibration_every=options["calibration_every"],
+                reread_every=options["reread_every"],
             )
         self.stdout.write(
             f"Campaign {campaign.name!r} (id {campaign.pk}): "

@@ -40,12 +40,24 @@ class Command(BaseCommand):
             "and never shown to readers.",
         )
         parser.add_argument(
+            "--calibration",
+            action="store_true",
+            help="With --reference: the file's exams also become calibration "
+            "exams, served blind among the readers' claims and kept out of the "
+            "consensus (exams no reader has claimed yet).",
+        )
+        parser.add_argument(
             "--by",
             help="Username recorded in the history for a reference import "
             "(default: the campaign's creator).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["calibration"] and not options["reference"]:
+            raise CommandError(
+                "Calibration exams need a reference: give --calibration with "
+                "--reference."
+            )
         if options["reference"]:
             if options["machine"]:
                 raise CommandError(
@@ -86,5 +98,6 @@ class Command(BaseCommand):
                 campaign_name=options["campaign"],
                 dataset=options["dataset"],
                 actor=actor,
+                calibration=options["calibration"],
             )
         self.stdout.write(summary.as_text())
