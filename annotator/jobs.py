@@ -201,7 +201,10 @@ def merge_agreement(job_id: int) -> None:
     total = None
     for i in range(len(plan["chunks"])):
         counts = _load_counts(_chunk_key(job_id, i))
-        total = counts if total is None else total + counts
+        if total is None:
+            total = counts
+        else:
+            total += counts  # in place: one set of arrays however many chunks
     campaign = job.campaign
     if total is None or not plan["reader_names"]:
         job.fail(NO_READS)
@@ -262,7 +265,9 @@ def agreement_report(
             hi=hi,
             reference=source,
         )
-        counts = agreement.count_chunk(
+        # Each chunk is added into the counts so far, in place: the memory is
+        # one set of counts and one chunk's readings, however many exams.
+        total = agreement.count_chunk(
             readings,
             consensus,
             exam_keys=exam_ids,
@@ -271,8 +276,9 @@ def agreement_report(
             reference=reference,
             groups=group_indices(codes, groups),
             machines=machine_indices(names, machine_names),
+            into=total,
         )
-        total = counts if total is None else total + counts
+        del readings, consensus, reference
     report = agreement.report(
         total,
         class_codes=codes,

@@ -577,6 +577,36 @@ def test_chunked_counts_and_report_equal_unchunked_exactly(values, cuts):
     assert report(whole, **kw) == report(merged, **kw)
 
 
+@settings(max_examples=40)
+@given(readings(max_exams=60), st.lists(st.integers(0, 60), max_size=4))
+def test_counting_into_the_counts_so_far_equals_merging(values, cuts):
+    consensus, reference = values.max(axis=1), values.min(axis=1)
+    keys = np.arange(1000, 1000 + len(values))
+    kw = {"bootstrap": 20, "seed": 9, "reference": None}
+    whole = count_chunk(values, consensus, exam_keys=keys, **kw)
+    bounds = [0, *sorted(c for c in cuts if c < len(values)), len(values)]
+    into = added = None
+    for lo, hi in pairwise(bounds):
+        part = (values[lo:hi], consensus[lo:hi])
+        into = count_chunk(*part, exam_keys=keys[lo:hi], into=into, **kw)
+        counted = count_chunk(*part, exam_keys=keys[lo:hi], **kw)
+        if added is None:
+            added = counted
+        else:
+            added += counted
+    assert_same_counts(whole, into)
+    assert_same_counts(whole, added)
+    # Counts of another design are refused, and left as they were.
+    before = {name: value.copy() for name, value in into.point.items()}
+    with pytest.raises(ValueError, match="different"):
+        count_chunk(values, consensus, exam_keys=keys, into=into, bootstrap=20, seed=8)
+    with pytest.raises(ValueError, match="different"):
+        count_chunk(values, None, exam_keys=keys, into=into, bootstrap=20, seed=9)
+    with pytest.raises(ValueError, match="different"):
+        added += count_chunk(values, consensus, reference=reference)
+    assert all(np.array_equal(before[n], into.point[n]) for n in before)
+
+
 def test_chunk_size_does_not_change_the_report():
     rng = np.random.default_rng(4)
     values = (rng.random((5000, 3, 4)) < [0.01, 0.05, 0.2, 0.5]).astype(np.int8)

@@ -95,6 +95,16 @@ class Counts:
     def __add__(self, other: Counts) -> Counts:
         return merge(self, other)
 
+    def __iadd__(self, other: Counts) -> Counts:
+        """Add ``other``'s counts to these, in place (no third set of arrays)."""
+        _check_compatible(self, other)
+        for name, value in self.point.items():
+            value += other.point[name]
+        if self.boot is not None and other.boot is not None:
+            for name, value in self.boot.items():
+                value += other.boot[name]
+        return self
+
 
 def _empty(
     n_readers: int,
@@ -104,15 +114,20 @@ def _empty(
     reference: bool = False,
 ) -> dict:
     shapes = _shapes(n_readers, n_classes, groups, reference)
-    return {name: np.zeros(lead + shape) for name, shape in shapes.items()}
+    if not lead:
+        return {name: np.zeros(shape) for name, shape in shapes.items()}
+    # Replicate fields are (B, first, ...) views of (first, B, ...) arrays, so
+    # the slice a pair or a reader adds its sums to, [:, p], is contiguous: B
+    # strided rows cost most of a many-reader bootstrap (780 pairs at 40).
+    return {
+        name: np.moveaxis(np.zeros((shape[0], *lead, *shape[1:])), 0, len(lead))
+        if shape
+        else np.zeros(lead)
+        for name, shape in shapes.items()
+    }
 
 
-def merge(a: Counts, b: Counts) -> Counts:
-    """Counts of the union of two disjoint sets of exams (element-wise sums).
-
-    Raises ValueError when the chunks disagree on readers, classes, whether a
-    consensus was given, or the bootstrap (replicates and seed).
-    """
+def _check_compatible(a: Counts, b: Counts) -> None:
     for attr in (
         "n_readers",
         "n_classes",
@@ -124,6 +139,15 @@ def merge(a: Counts, b: Counts) -> Counts:
     ):
         if getattr(a, attr) != getattr(b, attr):
             raise ValueError(f"cannot merge counts with different {attr}")
+
+
+def merge(a: Counts, b: Counts) -> Counts:
+    """Counts of the union of two disjoint sets of exams (element-wise sums).
+
+    Raises ValueError when the chunks disagree on readers, classes, whether a
+    consensus was given, or the bootstrap (replicates and seed).
+    """
+    _check_compatible(a, b)
     boot = None
     if a.boot is not None and b.boot is not None:
         boot = {name: a.boot[name] + b.boot[name] for name in a.boot}
@@ -452,6 +476,7 @@ def count_chunk(
     reference: NDArray[np.int8] | None = None,
     groups: Sequence[Sequence[int]] = (),
     machines: Sequence[int] = (),
+    into: Counts | None = None,
 ) -> Counts:
     """Sufficient statistics of a chunk of exams (see the module docstring).
 
@@ -471,6 +496,11 @@ def count_chunk(
     machines: indices of readers that are models: left out of the others'
         majority each reader is scored against (leave one out), counted
         everywhere else.
+    into: counts of other exams to add these to, in place, and return
+        (``into + count_chunk(...)`` without a second set of arrays: with many
+        readers and a bootstrap the pair fields are hundreds of MB); it must
+        have been counted with the same readers, classes, consensus, reference,
+        groups, bootstrap and seed (ValueError otherwise).
 
     Raises ValueError on malformed input; never on degenerate data.
     """
@@ -520,7 +550,24 @@ def count_chunk(
             )
 
     has_reference = reference is not None
-    point = _empty(n_readers, n_classes, group_indices, (), has_reference)
+    shape = Counts(
+        n_readers,
+        n_classes,
+        consensus is not None,
+        bootstrap,
+        seed,
+        {},
+        None,
+        has_reference,
+        group_indices,
+    )
+    if into is not None:
+        _check_compatible(into, shape)
+    point = (
+        into.point
+        if into is not None
+        else _empty(n_readers, n_classes, group_indices, (), has_reference)
+    )
     if weights is None:
         for _, groups in blocks(_POINT_BLOCK):
             for group in groups:
@@ -530,10 +577,17 @@ def count_chunk(
         for sl, groups in blocks(_POINT_BLOCK):
             for group in groups:
                 _add_weighted(point1, group, weights[None, sl], exact32=False)
-        point = {name: value[0] for name, value in point1.items()}
+        for name, value in point1.items():
+            point[name] += value[0]
     boot = None
     if bootstrap:
-        boot = _empty(n_readers, n_classes, group_indices, (bootstrap,), has_reference)
+        boot = (
+            into.boot
+            if into is not None
+            else _empty(
+                n_readers, n_classes, group_indices, (bootstrap,), has_reference
+            )
+        )
         for start in range(0, n_exams, _BOOT_BLOCK):
             sl = slice(start, start + _BOOT_BLOCK)
             w = poisson_weights(exam_keys[sl], seed, bootstrap)
@@ -550,17 +604,10 @@ def count_chunk(
             features = _groups(read, yes, cons, pairs, ref, group_indices, people)
             for group in _combined(features):
                 _add_weighted(boot, group, w, exact32=weights is None)
-    return Counts(
-        n_readers,
-        n_classes,
-        consensus is not None,
-        bootstrap,
-        seed,
-        point,
-        boot,
-        has_reference,
-        group_indices,
-    )
+    if into is not None:
+        return into
+    shape.point, shape.boot = point, boot
+    return shape
 
 
 def _labels(
