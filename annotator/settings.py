@@ -337,6 +337,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AssignmentStatusEnum": "annotator.models.Assignment.Status",
         "JobStatusEnum": "annotator.models.Job.Status",
+        "CampaignStatusEnum": "annotator.models.Campaign.Status",
     },
 }
 

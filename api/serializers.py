@@ -153,6 +153,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "description",
             "taxonomy",
             "readers_per_exam",
+            "status",
             "readers",
             "adjudicators",
             "show_machine_statements",

@@ -42,6 +42,7 @@ from api.errors import PreconditionRequired
 from api.label_sets import LabelSetActions
 from api.permissions import IsManager
 from api.reads import ReadSerializer
+from api.study import StudyActions
 
 
 class TokenView(APIView):
@@ -247,6 +248,7 @@ class ExamViewSet(CallerQuerysetMixin, viewsets.ReadOnlyModelViewSet):
 
 class CampaignViewSet(
     LabelSetActions,
+    StudyActions,
     CallerQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

@@ -32,6 +32,7 @@ SHARED_MODULES = (
     "agreement-reference.js",
     "agreement-groups.js",
     "agreement-checks.js",
+    "campaign-status.js",
 )
 
 

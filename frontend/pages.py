@@ -16,11 +16,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from annotator.models import Campaign
-from annotator.roles import is_manager
+from annotator.roles import Role, is_manager
+from annotator.services.campaigns import STATUS_MOVES
+from frontend.forms import people_with
 
 
 def _campaign(request: HttpRequest, pk: int) -> Campaign:
@@ -60,7 +63,42 @@ def dashboard(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(request, pk)
     if not is_manager(request.user):
         raise Http404("The dashboard is for managers.")
-    return render(request, "frontend/dashboard.html", {"campaign": campaign})
+    return render(
+        request,
+        "frontend/dashboard.html",
+        {
+            "campaign": campaign,
+            "status_moves": _status_moves(campaign),
+            "members": campaign.readers.order_by("username"),
+            "candidates": people_with(Role.READER)
+            .exclude(pk__in=campaign.readers.values("pk"))
+            .exclude(pk__in=campaign.adjudicators.values("pk")),
+        },
+    )
+
+
+# What the dashboard's buttons call each move of a campaign's status.
+_MOVE_LABELS = {
+    Campaign.Status.OPEN: _("Open"),
+    Campaign.Status.PAUSED: _("Pause"),
+    Campaign.Status.CLOSED: _("Close"),
+}
+
+
+def _status_moves(campaign: Campaign) -> list[tuple[str, str]]:
+    """(status, button label) of the moves the campaign can make now (the
+    rule is the service's, ``STATUS_MOVES``); "Resume" for a paused one."""
+    moves = sorted(STATUS_MOVES[campaign.status], key=list(Campaign.Status).index)
+    paused = campaign.status == Campaign.Status.PAUSED
+    return [
+        (
+            move,
+            _("Resume")
+            if paused and move == Campaign.Status.OPEN
+            else _MOVE_LABELS[move],
+        )
+        for move in moves
+    ]
 
 
 @login_required

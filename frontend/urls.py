@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import pages, views
+from frontend import pages, study, views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("read/<int:pk>/", pages.read, name="read"),
     path("read/<int:pk>/mine/", pages.my_reads, name="my-reads"),
     path("adjudicate/<int:pk>/", pages.adjudicate, name="adjudicate"),
+    path("campaigns/new/", study.new_campaign, name="new-campaign"),
     path("campaigns/<int:pk>/", pages.dashboard, name="dashboard"),
     path("jobs/", pages.jobs, name="jobs"),
     path("exams/", pages.exams, name="exams"),

@@ -119,6 +119,8 @@ EXPECTED = {
     "pilot-reference": (401, 404, 404, 404, 200, 404),
     "pilot-machine-readings": (401, 404, 404, 404, 200, 404),
     "pilot-calibration": (401, 404, 404, 404, 200, 404),
+    "pilot-status": (401, 404, 404, 404, 200, 404),
+    "pilot-readers": (401, 404, 404, 404, 200, 404),
     "exams": (401, 200, 200, 200, 200, 200),
     "exam": (401, 404, 404, 404, 200, 404),
     "create-campaign": (401, 403, 403, 403, 201, 403),
@@ -145,6 +147,16 @@ def request_route(client, name, world):
             {"machine": "model-y", "labels": [{"exam": exam.pk, "labels": ["AF"]}]},
         ),
         "pilot-calibration": ("get", f"/api/campaigns/{pilot.pk}/calibration/", None),
+        "pilot-status": (
+            "post",
+            f"/api/campaigns/{pilot.pk}/status/",
+            {"status": "open"},
+        ),
+        "pilot-readers": (
+            "post",
+            f"/api/campaigns/{pilot.pk}/readers/",
+            {"add": [], "remove": []},
+        ),
         "exams": ("get", "/api/exams/", None),
         "exam": ("get", f"/api/exams/{exam.pk}/", None),
         "create-campaign": (

@@ -177,6 +177,7 @@ def admin_form(campaign: Campaign, **changes) -> dict:
         "min_read_ms": campaign.min_read_ms,
         "calibration_every": campaign.calibration_every,
         "reread_every": campaign.reread_every,
+        "status": campaign.status,
         # A select always sends its value, as a browser submits the form.
         "reference_source": campaign.reference_source,
     }

@@ -12,6 +12,7 @@ from annotator.models.campaigns import (
 )
 from annotator.models.exams import AGE_CAP, Exam, PatientLink, age_text
 from annotator.models.jobs import Job
+from annotator.models.people import AccountEvent
 from annotator.models.reads import (
     Adjudication,
     Assignment,
@@ -26,6 +27,7 @@ from annotator.roles import Role
 __all__ = [
     "AGE_CAP",
     "MAX_MIN_READ_MS",
+    "AccountEvent",
     "Adjudication",
     "Assignment",
     "Campaign",

@@ -135,6 +135,12 @@ class Campaign(models.Model):
         ANY = "any", "Any disagreement"
         CLASSES = "classes", "Disagreement on chosen classes"
 
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        OPEN = "open", _("Open")
+        PAUSED = "paused", _("Paused")
+        CLOSED = "closed", _("Closed")
+
     class ReferenceSource(models.TextChoices):
         IMPORTED = "imported", _("The imported reference standard")
         CONSENSUS = "consensus", _("The adjudicated consensus")
@@ -157,6 +163,15 @@ class Campaign(models.Model):
         settings.AUTH_USER_MODEL, related_name="adjudicator_campaigns", blank=True
     )
     readers_per_exam = models.PositiveSmallIntegerField(default=2)
+    status = models.CharField(
+        max_length=8,
+        choices=Status.choices,
+        default=Status.OPEN,
+        help_text=_(
+            "Only an open campaign hands out exams to read; a paused one keeps "
+            "its readers' unfinished claims and hands out no new ones."
+        ),
+    )
     show_machine_statements = models.BooleanField(
         default=False, help_text="Readers see the machine's automatic statements."
     )

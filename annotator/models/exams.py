@@ -73,6 +73,26 @@ class ExamQuerySet(models.QuerySet):
         }
         return sorted(ids, reverse=before is not None)[:limit]
 
+    def dataset_sizes(self) -> dict[str, int]:
+        """Dataset name → number of exams, in name order."""
+        rows = self.order_by("dataset").values("dataset").annotate(n=models.Count("pk"))
+        return dict(rows.values_list("dataset", "n"))
+
+    def sample_ids(self, n: int, *, seed: int) -> list[int]:
+        """Ids of a random sample of ``n`` of these exams, stratified by dataset
+        and reproducible from ``seed`` (:mod:`annotator.sampling`)."""
+        from annotator import sampling
+
+        shares = sampling.allocate(self.dataset_sizes(), n)
+        chosen: list[int] = []
+        for dataset, k in shares.items():
+            if k:
+                ids = self.filter(dataset=dataset).values_list("pk", flat=True)
+                chosen += sampling.draw(
+                    list(ids.iterator(chunk_size=20_000)), k, seed=seed, stratum=dataset
+                ).tolist()
+        return sorted(chosen)
+
     def _sources(self, user: Any) -> tuple[models.QuerySet, models.QuerySet]:
         """What makes an exam visible to a non-manager: their claims and reads,
         and the adjudication queues of the campaigns they adjudicate."""

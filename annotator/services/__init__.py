@@ -17,6 +17,7 @@ from annotator.services.campaigns import (
     check_campaign,
     create_campaign,
     remove_readers,
+    set_campaign_status,
 )
 from annotator.services.checks import (
     CalibrationSummary,
@@ -87,6 +88,7 @@ __all__ = [
     "remove_readers",
     "retry_job",
     "set_calibration_exams",
+    "set_campaign_status",
     "set_reference_labels",
     "settle_exam",
     "start_agreement_job",

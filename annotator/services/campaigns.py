@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from annotator.models import Assignment, Campaign, CampaignExam, CampaignReader, Exam
 from annotator.services.claims import release_claims
@@ -43,6 +44,7 @@ OPTIONS = (
     "min_read_ms",
     "calibration_every",
     "reread_every",
+    "status",
 )
 
 
@@ -211,9 +213,17 @@ def change_campaign(
     return campaign
 
 
+def _readers_now(campaign: Campaign) -> list[Any]:
+    """The campaign's readers as stored now (not an instance's prefetched list,
+    which an earlier change in the same request leaves stale)."""
+    return list(
+        Campaign.readers.field.related_model.objects.filter(reader_campaigns=campaign)
+    )
+
+
 def add_readers(*, campaign: Campaign, readers: Sequence[Any]) -> Campaign:
     """Add readers to the campaign (the rules of ``change_campaign`` apply)."""
-    current = list(campaign.readers.all())
+    current = _readers_now(campaign)
     joining = [u for u in readers if u.pk not in _ids(current)]
     return change_campaign(campaign=campaign, readers=[*current, *joining])
 
@@ -222,7 +232,7 @@ def remove_readers(*, campaign: Campaign, readers: Sequence[Any]) -> Campaign:
     """Take readers out of the campaign: their unfinished claims are released,
     their submitted reads stay."""
     leaving = _ids(readers)
-    current = list(campaign.readers.all())
+    current = _readers_now(campaign)
     return change_campaign(
         campaign=campaign, readers=[u for u in current if u.pk not in leaving]
     )
@@ -284,6 +294,42 @@ def add_exams(*, campaign: Campaign, exams: Iterable[Exam] | Any) -> int:
     tally.flush(campaign.pk)
     campaign.refresh_from_db(fields=["n_exams", "n_pending"])
     return added
+
+
+_Status = Campaign.Status
+# Where a campaign's status can go from each status; closed is final.
+STATUS_MOVES = {
+    _Status.DRAFT: {_Status.OPEN, _Status.CLOSED},
+    _Status.OPEN: {_Status.PAUSED, _Status.CLOSED},
+    _Status.PAUSED: {_Status.OPEN, _Status.CLOSED},
+    _Status.CLOSED: set(),
+}
+
+
+@transaction.atomic
+def set_campaign_status(*, campaign: Campaign, status: str) -> Campaign:
+    """Open, pause, resume or close a campaign (``STATUS_MOVES``); the same
+    status again changes nothing. A paused or closed campaign hands out no new
+    claim; its readers' unfinished claims and every read stay."""
+    stored = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if status not in _Status.values:
+        raise CampaignRefused(
+            _("Unknown status %(status)r.") % {"status": status}, "status"
+        )
+    if status != stored.status:
+        if status not in STATUS_MOVES[stored.status]:
+            raise CampaignRefused(
+                _("A %(old)s campaign cannot become %(new)s.")
+                % {
+                    "old": stored.get_status_display().lower(),
+                    "new": _Status(status).label.lower(),
+                },
+                "status",
+            )
+        stored.status = status
+        stored.save(update_fields=["status"])
+    campaign.status = stored.status
+    return stored
 
 
 def _default_lease() -> int:

@@ -25,9 +25,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _lazy
 
 from annotator.models import Assignment, Campaign, CampaignExam, CampaignReader
 from annotator.services import checks, sql
+from annotator.services.errors import Conflict
 from annotator.services.locks import for_update, lock_reader
 from annotator.services.progress import Tally
 
@@ -104,6 +106,21 @@ def claim_next(
         return _claim(campaign, reader, now, lease, after, waiting=True)
 
 
+# Why a campaign that is not open hands out no new exam, as its readers are told.
+_NOT_OPEN = {
+    Campaign.Status.DRAFT: _lazy(
+        "This campaign is not open yet: its manager opens it when the study starts."
+    ),
+    Campaign.Status.PAUSED: _lazy(
+        "This campaign is paused: no new exam is handed out until its manager "
+        "resumes it. Your reads are kept."
+    ),
+    Campaign.Status.CLOSED: _lazy(
+        "This campaign is closed: it hands out no more exams. Your reads are kept."
+    ),
+}
+
+
 class _NothingFree(Exception):
     """No open exam is free; the claim must wait for those that are held."""
 
@@ -125,6 +142,8 @@ def _claim(
         assignment = sql.renew_oldest_claim(
             campaign.pk, reader.pk, lease, besides=after or 0
         )
+        if assignment is None and campaign.status != Campaign.Status.OPEN:
+            raise Conflict(_NOT_OPEN[campaign.status])
         if assignment is None:
             # The reader's next read, counting the one being read (``after``).
             position = member.n_submitted + (1 if after else 0)

@@ -3,6 +3,7 @@
 // (agreement-classes.js), readers against the consensus (agreement-readers.js)
 // and pairwise Cohen's kappa (agreement-pairs.js).
 import { showReaderChecks } from "./agreement-checks.js";
+import { wireMembers, wireStatus } from "./campaign-status.js";
 import { showClassAgreement } from "./agreement-classes.js";
 import { showPairAgreement } from "./agreement-pairs.js";
 import { showGroupAgreement } from "./agreement-groups.js";
@@ -165,6 +166,8 @@ async function loadReport() {
 // --- Start -------------------------------------------------------------------------
 
 async function init() {
+  wireStatus(document.getElementById("status-box"), campaignId);
+  wireMembers(document.getElementById("members"), campaignId);
   $("start-agreement").addEventListener("click", (event) =>
     startJob(`/api/campaigns/${campaignId}/agreement/`, { bootstrap: 200 }, event.currentTarget),
   );

@@ -169,7 +169,8 @@ export class TaxonomyPicker {
    * `list` receives the groups, `chosen` the chips; checkboxes get the ids
    * `${idPrefix}-CODE`. With `pinnedTitle` a group with the id `${pinnedId}-group`
    * (list `${pinnedId}-list`) comes first and shows the codes given to pin().
-   * `onEmptyEnter` is called for Enter in the empty search box.
+   * `onEmptyEnter` is called for Enter in the empty search box. With
+   * `exclusive: false` choosing a class never replaces another of its group.
    */
   constructor({
     list,
@@ -181,8 +182,9 @@ export class TaxonomyPicker {
     pinnedTitle = null,
     announce = () => {},
     onEmptyEnter = () => {},
+    exclusive = true,
   }) {
-    Object.assign(this, { list, search, chips: chosen, idPrefix, emptyText, pinnedId, pinnedTitle, announce, onEmptyEnter });
+    Object.assign(this, { list, search, chips: chosen, idPrefix, emptyText, pinnedId, pinnedTitle, announce, onEmptyEnter, exclusive });
     this.classes = [];
     this.rules = [];
     this.byCode = new Map();
@@ -285,7 +287,12 @@ export class TaxonomyPicker {
   choose(code, on, how = "click") {
     const cls = this.byCode.get(code);
     if (!cls) return;
-    const replaced = chooseClass(this.chosen, this.byCode, code, on);
+    // A read has one class of an exclusive group; a set of classes to pick
+    // (`exclusive: false`, e.g. the classes a campaign adjudicates) need not.
+    let replaced = [];
+    if (this.exclusive) replaced = chooseClass(this.chosen, this.byCode, code, on);
+    else if (on) this.chosen.add(code);
+    else this.chosen.delete(code);
     this._sync();
     for (const other of replaced) this._flash(other);
     if (how === "key") this._flash(code, true);

@@ -1,0 +1,123 @@
+"""Setting a study up in Chromium: the new-campaign page."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotator.models import Campaign
+from tests import factories
+from tests.test_browser_pages import (  # noqa: F401 (fixtures)
+    console,
+    open_page,
+    screenshot,
+    shots,
+)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_manager_creates_a_campaign_from_a_sample_with_classes_to_adjudicate(
+    browser, console, live_server, cast, shots
+):
+    factories.make_exams(30, dataset="code-15")
+    factories.make_exams(10, dataset="ptb-xl")
+    page = open_page(browser, console, live_server, "manager")
+    page.get_by_role("link", name="New campaign").click()
+    page.wait_for_url("**/campaigns/new/")
+    page.get_by_label("Name", exact=True).fill("Sampled study")
+    page.get_by_label("A random sample of the chosen datasets").check()
+    expect(page.get_by_label("Exam ids", exact=True)).to_be_hidden()
+    page.get_by_label("code-15 (30)").check()
+    page.get_by_label("ptb-xl (10)").check()
+    page.get_by_label("Sample size").fill("20")
+    page.get_by_label("Seed").fill("7")
+    for name in ("reader1", "reader2"):
+        page.locator("#field-readers").get_by_label(name).check()
+    page.locator("#field-adjudicators").get_by_label("adjudicator").check()
+    # Classes to adjudicate, with the taxonomy picker (two of one exclusive group).
+    expect(page.locator("#code-picker")).to_be_hidden()
+    page.get_by_label("disagreements on chosen classes").check()
+    expect(page.locator("#code-picker")).to_be_visible()
+    expect(page.locator("#field-adjudication_codes")).to_be_hidden()
+    for code in ("AF", "SR"):
+        page.locator("#code-search").fill(code)
+        page.locator("#code-search").press("Enter")
+    expect(page.locator("#code-chosen .chip")).to_have_count(2)
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#preview")).to_contain_text(
+        "20 exams chosen: code-15 15, ptb-xl 5"
+    )
+    assert not Campaign.objects.exists()
+    # The choice survives the preview: the chips come back from the form.
+    expect(page.locator("#code-chosen .chip")).to_have_count(2)
+    screenshot(page, shots, "campaign-new", full_page=True)
+    page.get_by_role("button", name="Create campaign").click()
+    campaign = Campaign.objects.get(name="Sampled study")
+    page.wait_for_url(f"**/campaigns/{campaign.pk}/")
+    assert campaign.n_exams == 20
+    assert campaign.adjudication_policy == "classes"
+    assert sorted(campaign.adjudication_codes) == ["AF", "SR"]
+    assert sorted(campaign.readers.values_list("username", flat=True)) == [
+        "reader1",
+        "reader2",
+    ]
+
+
+def test_a_refusal_is_shown_next_to_its_field(
+    browser, console, live_server, cast, shots
+):
+    factories.default_taxonomy()  # as a fresh site has it (a migration loads it)
+    factories.make_exams(5)
+    page = open_page(browser, console, live_server, "manager")
+    page.goto(f"{live_server.url}/campaigns/new/")
+    page.get_by_label("Name", exact=True).fill("Too few readers")
+    page.get_by_label("test (5)").check()
+    page.locator("#field-readers").get_by_label("reader1").check()
+    page.get_by_label("Readers per exam").fill("2")
+    page.get_by_role("button", name="Create campaign").click()
+    error = page.locator("#field-readers .field-error")
+    expect(error).to_contain_text("2 readers per exam")
+    assert not Campaign.objects.exists()
+    screenshot(page, shots, "campaign-new-refused")
+
+
+def test_the_manager_pauses_the_campaign_and_the_reader_is_told_why(
+    browser, console, live_server, cast, shots
+):
+    campaign = factories.make_campaign(cast, factories.make_exams(4), name="Paused")
+    factories.make_user("newcomer", "reader")
+    manager = open_page(browser, console, live_server, "manager")
+    manager.goto(f"{live_server.url}/campaigns/{campaign.pk}/")
+    expect(manager.locator("#status-badge")).to_have_text("Open")
+    manager.locator("#status-box").get_by_role("button", name="Pause").click()
+    expect(manager.locator("#status-badge")).to_have_text("Paused")
+    expect(
+        manager.locator("#status-box").get_by_role("button", name="Resume")
+    ).to_be_visible()
+    # A reader joins while it runs, another leaves.
+    manager.locator("#member-new").select_option("newcomer")
+    manager.get_by_role("button", name="Add", exact=True).click()
+    expect(manager.locator(".member-list")).to_contain_text("newcomer")
+    manager.get_by_role("button", name="Take reader2 out of the campaign").click()
+    expect(manager.locator(".member-list")).not_to_contain_text("reader2")
+    screenshot(manager, shots, "dashboard-status")
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert sorted(campaign.readers.values_list("username", flat=True)) == [
+        "newcomer",
+        "reader1",
+    ]
+
+    console.expected.append((409, "/next/"))  # the refused claim
+    reader = open_page(browser, console, live_server, "reader1")
+    card = reader.locator(".campaign-card", has_text="Paused")
+    expect(card.locator(".badge.status-paused")).to_have_text("Paused")
+    card.get_by_role("link", name="Start reading").click()
+    expect(reader.locator("#alert")).to_contain_text("This campaign is paused")
+    expect(reader.locator("#exam-title")).to_have_text("No exam")
+    assert console.seen_expected >= 1
+    # No ECG is drawn, so no redraw to wait for at other widths: one picture.
+    reader.screenshot(path=str(shots / "read-paused.png"))
