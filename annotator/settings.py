@@ -191,6 +191,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
+# A set-password link a manager makes for an account works once, and only
+# this long (Django's password-reset token).
+PASSWORD_RESET_TIMEOUT = env_int("SET_PASSWORD_LINK_HOURS", 72) * 3600
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

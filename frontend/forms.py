@@ -328,3 +328,19 @@ def _parse_ids(text: str) -> list[tuple[str | None, str]]:
     else:
         rows = [(None, line.strip()) for line in lines]
     return list(dict.fromkeys(rows))
+
+
+class NewAccountForm(forms.Form):
+    """A new account: its username, a full name and its roles."""
+
+    username = forms.CharField(label=_("Username"), max_length=150)
+    full_name = forms.CharField(label=_("Full name"), max_length=150, required=False)
+    roles = forms.MultipleChoiceField(
+        label=_("Roles"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[
+            (r.value, r.label) for r in (Role.READER, Role.ADJUDICATOR, Role.MANAGER)
+        ],
+        initial=[Role.READER],
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import pages, study, views
+from frontend import pages, people, study, views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -15,6 +15,9 @@ urlpatterns = [
     path("read/<int:pk>/mine/", pages.my_reads, name="my-reads"),
     path("adjudicate/<int:pk>/", pages.adjudicate, name="adjudicate"),
     path("campaigns/new/", study.new_campaign, name="new-campaign"),
+    path("people/", people.people, name="people"),
+    path("set-password/<uidb64>/<token>/", people.set_password, name="set-password"),
+    path("set-password/done/", people.set_password_done, name="set-password-done"),
     path("campaigns/<int:pk>/", pages.dashboard, name="dashboard"),
     path("jobs/", pages.jobs, name="jobs"),
     path("exams/", pages.exams, name="exams"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from annotator.models import Campaign
 from tests import factories
@@ -12,6 +13,8 @@ from tests.test_browser_pages import (  # noqa: F401 (fixtures)
     screenshot,
     shots,
 )
+
+User = get_user_model()
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -121,3 +124,46 @@ def test_the_manager_pauses_the_campaign_and_the_reader_is_told_why(
     assert console.seen_expected >= 1
     # No ECG is drawn, so no redraw to wait for at other widths: one picture.
     reader.screenshot(path=str(shots / "read-paused.png"))
+
+
+def test_a_new_reader_sets_a_password_from_the_link_and_claims_an_exam(
+    browser, console, live_server, cast, shots
+):
+    from tests.test_browser_pages import ecg_exam
+
+    campaign = factories.make_campaign(
+        cast, [ecg_exam("P-001", 5), ecg_exam("P-002", 6)], name="Welcome"
+    )
+    manager = open_page(browser, console, live_server, "manager")
+    manager.get_by_role("link", name="People").click()
+    manager.wait_for_url("**/people/")
+    manager.get_by_label("Username", exact=True).fill("dr.souza")
+    manager.get_by_label("Full name").fill("Bruno Souza")
+    manager.get_by_role("button", name="Create account").click()
+    link = manager.locator(".copy-link").input_value()
+    assert "/set-password/" in link
+    expect(manager.locator("#events")).to_contain_text("Account created: reader")
+    screenshot(manager, shots, "people")
+    campaign.readers.add(User.objects.get(username="dr.souza"))  # as the dashboard does
+
+    fresh = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = fresh.new_page()
+    page.on("console", console.on_console)
+    page.goto(link)
+    page.get_by_label("New password").fill("a long reader pass 5512")
+    page.get_by_label("The same password again").fill("a long reader pass 5512")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_role("heading", name="Password set")).to_be_visible()
+    page.get_by_role("link", name="Log in").click()
+    page.fill("input[name=username]", "dr.souza")
+    page.fill("input[name=password]", "a long reader pass 5512")
+    page.click("button[type=submit]")
+    page.locator(".campaign-card", has_text="Welcome").get_by_role(
+        "link", name="Start reading"
+    ).click()
+    page.wait_for_function("window.document.querySelector('.ecg-graph') !== null")
+    expect(page.locator("#exam-title")).not_to_have_text("No exam")
+    fresh.close()
+    from annotator.models import Assignment
+
+    assert Assignment.objects.filter(reader__username="dr.souza").count() >= 1

@@ -78,6 +78,10 @@ def test_demo_generates_and_prints_a_password_when_none_is_given(tmp_path):
     line = next(x for x in result.stdout.splitlines() if "have the password" in x)
     password = line.rsplit(": ", 1)[1].strip()
     assert len(password) >= 12
+    assert (
+        "Demo users and their roles: reader1 (reader), reader2 (reader), "
+        "adjudicator (adjudicator), manager (manager, superuser)."
+    ) in result.stdout
     again = subprocess.run(
         [sys.executable, "manage.py", "demo", "--no-serve", "--exams", "2"],
         cwd=REPO,

@@ -77,10 +77,11 @@ undefined are dropped, and the interval is ``None`` when more than half are.
 Modules
 -------
 :mod:`~annotator.agreement.counts` (:class:`Counts`, :func:`count_chunk`,
-:func:`merge`; the per-exam features it sums in :mod:`~annotator.agreement.features`), :mod:`~annotator.agreement.weights` (:func:`poisson_weights`),
-:mod:`~annotator.agreement.formulas` (the statistics from counts) and
-:mod:`~annotator.agreement.report` (:func:`report`); the public names are
-re-exported here: ``from annotator import agreement; agreement.report(...)``.
+:func:`merge`; the per-exam features it sums in
+:mod:`~annotator.agreement.features`), :mod:`~annotator.agreement.weights`
+(:func:`poisson_weights`), :mod:`~annotator.agreement.formulas` (the statistics from
+counts) and :mod:`~annotator.agreement.report` (:func:`report`); the public names
+are re-exported here: ``from annotator import agreement; agreement.report(...)``.
 """
 
 from __future__ import annotations

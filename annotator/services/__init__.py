@@ -48,6 +48,14 @@ from annotator.services.jobs import (
 )
 from annotator.services.labels import clean_labels, clean_quality
 from annotator.services.machines import machine_account, record_machine_readings
+from annotator.services.people import (
+    PEOPLE_ROLES,
+    AccountRefused,
+    create_account,
+    password_link,
+    set_active,
+    set_role,
+)
 from annotator.services.progress import Tally, recount_progress
 from annotator.services.reference import (
     ReferenceSummary,
@@ -56,7 +64,9 @@ from annotator.services.reference import (
 )
 
 __all__ = [
+    "PEOPLE_ROLES",
     "READS_COMPLETE",
+    "AccountRefused",
     "AlreadySubmitted",
     "CalibrationSummary",
     "CampaignRefused",
@@ -77,19 +87,23 @@ __all__ = [
     "claim_next",
     "clean_labels",
     "clean_quality",
+    "create_account",
     "create_campaign",
     "edit_decision",
     "expire_leases",
     "machine_account",
+    "password_link",
     "record_machine_readings",
     "record_reading",
     "recount_progress",
     "reference_in_use",
     "remove_readers",
     "retry_job",
+    "set_active",
     "set_calibration_exams",
     "set_campaign_status",
     "set_reference_labels",
+    "set_role",
     "settle_exam",
     "start_agreement_job",
     "start_export_job",

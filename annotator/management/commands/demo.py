@@ -140,7 +140,8 @@ class Command(BaseCommand):
             user, created = User.objects.get_or_create(username=username)
             user.groups.add(Group.objects.get(name=role))
             if role == "manager":
-                user.is_staff = True
+                # The demo's manager also runs the admin (/admin/).
+                user.is_staff = user.is_superuser = True
             if given:
                 user.set_password(given)
             elif created:
@@ -148,6 +149,14 @@ class Command(BaseCommand):
                 user.set_password(generated)
             user.save()
             users[username] = user
+        self.stdout.write(
+            "Demo users and their roles: "
+            + ", ".join(
+                f"{name} ({role}{', superuser' if role == 'manager' else ''})"
+                for name, role in DEMO_USERS.items()
+            )
+            + "."
+        )
         if generated:
             self.stdout.write(
                 f"Demo users {', '.join(DEMO_USERS)} have the password: {generated}\n"
