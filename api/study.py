@@ -2,8 +2,9 @@
 
 Mixed into ``CampaignViewSet``: ``POST /api/campaigns/{id}/status/`` opens,
 pauses, resumes or closes it; ``POST /api/campaigns/{id}/readers/`` adds and
-removes readers while it runs. Anyone else gets 404, as for a campaign they
-cannot see.
+removes readers while it runs; ``GET /api/campaigns/{id}/reader-stats/`` says
+what each reader is doing (``annotator.activity``). Anyone else gets 404, as
+for a campaign they cannot see.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotator import services
+from annotator import activity, services
 from annotator.models import Campaign
 from annotator.roles import is_manager
 from api import serializers as s
@@ -36,6 +37,18 @@ class ReadersInputSerializer(serializers.Serializer):
     remove = serializers.ListField(
         child=serializers.CharField(max_length=150), required=False, default=list
     )
+
+
+class ReaderStatsSerializer(serializers.Serializer):
+    reader = serializers.CharField()
+    reads = serializers.IntegerField()
+    open_claims = serializers.IntegerField()
+    reading = serializers.BooleanField()
+    median_ms = serializers.FloatField(allow_null=True)
+    reads_per_hour = serializers.FloatField(allow_null=True)
+    timed_reads = serializers.IntegerField()
+    fast_reads = serializers.IntegerField()
+    last_read_at = serializers.DateTimeField(allow_null=True)
 
 
 class StudyActions:
@@ -86,6 +99,21 @@ class StudyActions:
                 campaign=campaign, readers=[users[n] for n in remove]
             )
         return self._campaign_answer(campaign)
+
+    @extend_schema(responses={200: ReaderStatsSerializer(many=True)})
+    @action(detail=True, methods=["get"], url_path="reader-stats")
+    def reader_stats(self, request: Request, pk: str | None = None) -> Response:
+        """Each reader's reads, pace, median time per read, fast reads and open
+        claims, and how many readers have an exam on their screen (managers)."""
+        campaign = self._run_campaign()
+        return Response(
+            {
+                "readers": ReaderStatsSerializer(
+                    activity.reader_activity(campaign), many=True
+                ).data,
+                "reading_now": activity.readers_reading(campaign),
+            }
+        )
 
     def _run_campaign(self) -> Campaign:
         campaign = self.get_object()

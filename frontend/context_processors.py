@@ -33,6 +33,7 @@ SHARED_MODULES = (
     "agreement-groups.js",
     "agreement-checks.js",
     "campaign-status.js",
+    "reader-activity.js",
 )
 
 

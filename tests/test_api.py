@@ -121,6 +121,7 @@ EXPECTED = {
     "pilot-calibration": (401, 404, 404, 404, 200, 404),
     "pilot-status": (401, 404, 404, 404, 200, 404),
     "pilot-readers": (401, 404, 404, 404, 200, 404),
+    "pilot-reader-stats": (401, 404, 404, 404, 200, 404),
     "exams": (401, 200, 200, 200, 200, 200),
     "exam": (401, 404, 404, 404, 200, 404),
     "create-campaign": (401, 403, 403, 403, 201, 403),
@@ -152,6 +153,7 @@ def request_route(client, name, world):
             f"/api/campaigns/{pilot.pk}/status/",
             {"status": "open"},
         ),
+        "pilot-reader-stats": ("get", f"/api/campaigns/{pilot.pk}/reader-stats/", None),
         "pilot-readers": (
             "post",
             f"/api/campaigns/{pilot.pk}/readers/",

@@ -95,6 +95,11 @@ def test_the_manager_pauses_the_campaign_and_the_reader_is_told_why(
     manager = open_page(browser, console, live_server, "manager")
     manager.goto(f"{live_server.url}/campaigns/{campaign.pk}/")
     expect(manager.locator("#status-badge")).to_have_text("Open")
+    rows = manager.locator("#activity-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(manager.locator("#activity-summary")).to_contain_text(
+        "0 readers have an exam on screen now"
+    )
     manager.locator("#status-box").get_by_role("button", name="Pause").click()
     expect(manager.locator("#status-badge")).to_have_text("Paused")
     expect(

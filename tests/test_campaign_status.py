@@ -113,3 +113,31 @@ def test_readers_come_and_go_while_the_campaign_runs(cast, pilot):
         "newcomer",
         "reader2",
     ]
+
+
+def test_reader_stats_say_what_each_reader_is_doing(cast, pilot):
+    import statistics
+
+    for ms in (3000, 5000, 10000):
+        claim = services.claim_next(campaign=pilot, reader=cast.reader1)
+        services.submit_decision(
+            assignment=claim, reader=cast.reader1, labels=["SR"], duration_ms=ms
+        )
+    services.claim_next(campaign=pilot, reader=cast.reader1)  # on screen
+    held = services.claim_next(campaign=pilot, reader=cast.reader2)
+    services.claim_next(campaign=pilot, reader=cast.reader2, after=held.pk)  # ahead
+    url = f"/api/campaigns/{pilot.pk}/reader-stats/"
+    body = client_for(cast.manager).get(url).json()
+    assert body["reading_now"] == 2  # two readers on screen, not three claims
+    rows = {row["reader"]: row for row in body["readers"]}
+    one = rows["reader1"]
+    assert (one["reads"], one["open_claims"], one["reading"]) == (3, 1, True)
+    assert one["median_ms"] == 5000
+    assert one["reads_per_hour"] == round(
+        3_600_000 / statistics.fmean([3000, 5000, 10000]), 1
+    )
+    assert one["fast_reads"] == 0 and one["timed_reads"] == 3
+    two = rows["reader2"]
+    assert (two["reads"], two["open_claims"], two["median_ms"]) == (0, 2, None)
+    for user in (cast.reader1, cast.adjudicator):
+        assert client_for(user).get(url).status_code == 404

@@ -5,7 +5,7 @@
  */
 
 import { UNDEFINED_MARKER, MONO, GRID, classRows, errorBars, esc, fmt, interval, pct, plot } from "./charts.js";
-import { el } from "./dom.js";
+import { el, gettext } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,6 +32,13 @@ export function showClassAgreement(report, names) {
   drawTable();
 }
 
+/** The codes of the classes where `stat` is defined: what its macro average is over. */
+function averaged(stat) {
+  return Object.entries(shown.report.classes)
+    .filter(([, c]) => c[stat] !== null && c[stat] !== undefined)
+    .map(([code]) => code);
+}
+
 function drawTiles() {
   const macro = shown.report.macro || {};
   const micro = shown.report.micro || {};
@@ -45,7 +52,11 @@ function drawTiles() {
         el("div", { class: "tile-ci num" }, macro.ci95?.[stat] ? `95% CI ${interval(macro.ci95[stat])}` : "\u00a0"),
         el(
           "div",
-          { class: "tile-foot" },
+          {
+            class: "tile-foot",
+            // Which classes the macro average is over: those where the statistic is defined.
+            title: `${gettext("Averaged over")}: ${averaged(stat).join(", ") || "—"}`,
+          },
           `macro over ${macro.n_classes?.[stat] ?? 0} classes · micro ${fmt(micro[stat])}`,
           micro.ci95?.[stat] ? ` (${interval(micro.ci95[stat])})` : "",
         ),

@@ -4,6 +4,7 @@
 // and pairwise Cohen's kappa (agreement-pairs.js).
 import { showReaderChecks } from "./agreement-checks.js";
 import { wireMembers, wireStatus } from "./campaign-status.js";
+import { showActivity } from "./reader-activity.js";
 import { showClassAgreement } from "./agreement-classes.js";
 import { showPairAgreement } from "./agreement-pairs.js";
 import { showGroupAgreement } from "./agreement-groups.js";
@@ -36,7 +37,7 @@ async function loadProgress() {
   $("reads-text").textContent = `${done.toLocaleString()} / ${expected.toLocaleString()}`;
   $("reads-detail").textContent =
     `${exams.toLocaleString()} exams × ${campaign.readers_per_exam} readers each · ` +
-    `${(p.claims_open || 0).toLocaleString()} reads in progress · readers: ${campaign.readers.join(", ")}`;
+    `${(p.claims_open || 0).toLocaleString()} exams claimed (read ahead included) · readers: ${campaign.readers.join(", ")}`;
   showFastReads(p.reads_fast, campaign.min_read_ms);
   const states = enums().consensus_states || [];
   // "Single read" only happens with one reader per exam.
@@ -182,6 +183,7 @@ async function init() {
   }
   const results = await Promise.allSettled([
     loadProgress(),
+    showActivity(document.getElementById("activity-table"), document.getElementById("activity-summary"), campaignId),
     api(`/api/taxonomies/${taxonomyId}/`).then((t) => {
       for (const cls of t.classes) names.set(cls.code, cls.name);
     }),
