@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.contrib.auth import authenticate, user_logged_in
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
@@ -39,6 +40,7 @@ from api import health, tokens
 from api import serializers as s
 from api.adjudication import queue_items
 from api.errors import PreconditionRequired
+from api.exam_record import ExamRecordActions
 from api.label_sets import LabelSetActions
 from api.permissions import IsManager
 from api.reads import ReadSerializer
@@ -152,6 +154,18 @@ def page_ids(queryset: Any, cursor: Cursor, limit: int) -> list[int]:
     return id_page(queryset, "pk", limit=limit, **cursor_bounds(cursor))
 
 
+class ExamFilter(django_filters.FilterSet):
+    """The exam list's filters: a dataset, a source id, or the start of one."""
+
+    exam_id_prefix = django_filters.CharFilter(
+        field_name="exam_id", lookup_expr="startswith", max_length=200
+    )
+
+    class Meta:
+        model = Exam
+        fields = ["dataset", "exam_id"]
+
+
 class ExamPagination(NarrowedCursorPagination):
     """Cursor pages: no COUNT over millions of rows, stable under inserts."""
 
@@ -201,14 +215,17 @@ class CallerQuerysetMixin:
         return self.caller_queryset(self.request.user)
 
 
-class ExamViewSet(CallerQuerysetMixin, viewsets.ReadOnlyModelViewSet):
+class ExamViewSet(
+    ExamRecordActions, CallerQuerysetMixin, viewsets.ReadOnlyModelViewSet
+):
     """Exams the caller may see; machine statements only where not blinded."""
 
     model = Exam
     permission_classes = [IsAuthenticated]
     serializer_class = s.ExamSerializer
     pagination_class = ExamPagination
-    filterset_fields = ["dataset", "exam_id"]
+    filterset_class = ExamFilter
+    filterset_fields = ["dataset", "exam_id", "exam_id_prefix"]
 
     def caller_queryset(self, user: Any) -> Any:
         return Exam.objects.visible_to(user)
@@ -216,10 +233,11 @@ class ExamViewSet(CallerQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     def filter_queryset(self, queryset: Any) -> Any:
         # The source id is for managers: a reader who could filter by it would
         # learn which exam a guessed id is.
-        if "exam_id" in self.request.query_params and not is_manager(self.request.user):
-            raise ValidationError(
-                {"exam_id": [_("Only managers look exams up by their source id.")]}
-            )
+        for name in ("exam_id", "exam_id_prefix"):
+            if name in self.request.query_params and not is_manager(self.request.user):
+                raise ValidationError(
+                    {name: [_("Only managers look exams up by their source id.")]}
+                )
         return super().filter_queryset(queryset)
 
     def narrow_page(self, queryset: Any, cursor: Cursor, limit: int) -> Any:

@@ -34,6 +34,7 @@ SHARED_MODULES = (
     "agreement-checks.js",
     "campaign-status.js",
     "reader-activity.js",
+    "exam-record.js",
 )
 
 

@@ -562,6 +562,7 @@ def test_exam_browser_filters_pages_and_opens_an_exam(
     page.wait_for_url("**/exams/")
     page.locator("#exam-body tr[data-id]").first.wait_for()
     assert page.locator("#exam-body tr[data-id]").count() == 50
+    expect(page.locator("#list-total")).to_have_text("59 exams in all")
     first_page = page.locator("#exam-body .link-button").all_inner_texts()
     page.get_by_role("button", name="Next →").click()
     page.wait_for_function(
@@ -592,7 +593,13 @@ def test_exam_browser_filters_pages_and_opens_an_exam(
     assert f"exam={sample.pk}" in page.url
 
     page.get_by_label("Dataset").fill("")
-    page.get_by_label("Exam id (exact)").fill("B-001")
+    page.get_by_label("Exam id starts with").fill("B-00")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_function(
+        "document.querySelectorAll('#exam-body tr[data-id]').length === 3"
+    )
+    expect(page.locator("#list-total")).to_have_text("3 exams in all")
+    page.get_by_label("Exam id starts with").fill("B-001")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_function(
         "document.querySelector('#exam-body .link-button')?.textContent === 'B-001'"
@@ -605,6 +612,7 @@ def test_exam_browser_filters_pages_and_opens_an_exam(
     key = Exam.objects.get(exam_id="B-001").display_key
     assert f"Exam {key}" in page.locator("#exam-meta").inner_text()
     assert "Heart rate" in page.locator("#exam-measurements").inner_text()
+    expect(page.locator("#exam-record")).to_have_text("In no campaign.")
 
     page.get_by_role("button", name="Clear").click()
     page.wait_for_function(

@@ -1,7 +1,8 @@
 // Exam browser: filter by dataset or exam id, page with cursors, open an exam in
 // the 12-lead viewer with its metadata and the machine's statements.
 import { EcgViewer } from "./viewer.js";
-import { ageText, api, el, examTitle, gettext, showError } from "./dom.js";
+import { ageText, api, el, examTitle, gettext, interpolate, showError } from "./dom.js";
+import { showRecord } from "./exam-record.js";
 
 const $ = (id) => document.getElementById(id);
 const SEX = { F: "Female", M: "Male", U: "Unknown" };
@@ -38,7 +39,7 @@ function filters() {
   const dataset = $("filter-dataset").value.trim();
   const examId = $("filter-exam").value.trim();
   if (dataset) params.set("dataset", dataset);
-  if (examId) params.set("exam_id", examId);
+  if (examId) params.set("exam_id_prefix", examId);
   return params;
 }
 
@@ -71,6 +72,7 @@ async function loadList() {
   for (const exam of data.results) state.datasets.add(exam.dataset);
   $("datasets").replaceChildren(...[...state.datasets].sort().map((name) => el("option", { value: name })));
   renderRows();
+  showCount();
   const n = data.results.length;
   const filtered = [...filters().keys()].length > 0;
   $("list-count").textContent = n
@@ -81,6 +83,17 @@ async function loadList() {
     : "No exams match these filters.";
   $("exam-body").setAttribute("aria-busy", "false");
   syncUrl();
+}
+
+/** The total the filters find, beside the list (a COUNT, asked for apart). */
+async function showCount() {
+  const params = filters();
+  try {
+    const { count } = await api(`/api/exams/count/?${params}`);
+    $("list-total").textContent = interpolate(gettext("%(n)s exams in all"), { n: count.toLocaleString() });
+  } catch {
+    $("list-total").textContent = "";
+  }
 }
 
 function renderRows() {
@@ -176,6 +189,9 @@ async function openExam(id, { focus = true } = {}) {
       : [el("li", { class: "muted" }, "None recorded.")]),
   );
   $("live").textContent = `Opened exam ${exam.exam_id}.`;
+  showRecord($("exam-record"), id).catch((err) => {
+    $("exam-record").replaceChildren(el("p", { class: "error" }, err.message));
+  });
   try {
     await theViewer().load(id, { exam });
   } catch (err) {
@@ -200,7 +216,7 @@ function onTableKey(event) {
 async function init() {
   const query = new URLSearchParams(location.search);
   $("filter-dataset").value = query.get("dataset") || "";
-  $("filter-exam").value = query.get("exam_id") || "";
+  $("filter-exam").value = query.get("exam_id_prefix") || query.get("exam_id") || "";
   state.cursor = query.get("cursor") || "";
 
   $("exam-filters").addEventListener("submit", (event) => {
