@@ -124,6 +124,8 @@ EXPECTED = {
     "pilot-reader-stats": (401, 404, 404, 404, 200, 404),
     "exams": (401, 200, 200, 200, 200, 200),
     "exam": (401, 404, 404, 404, 200, 404),
+    "exam-record": (401, 404, 404, 404, 200, 404),
+    "exams-count": (401, 404, 404, 404, 200, 404),
     "create-campaign": (401, 403, 403, 403, 201, 403),
     "schema": (200, 200, 200, 200, 200, 200),  # the schema holds no data
 }
@@ -161,6 +163,8 @@ def request_route(client, name, world):
         ),
         "exams": ("get", "/api/exams/", None),
         "exam": ("get", f"/api/exams/{exam.pk}/", None),
+        "exam-record": ("get", f"/api/exams/{exam.pk}/record/", None),
+        "exams-count": ("get", "/api/exams/count/", None),
         "create-campaign": (
             "post",
             "/api/campaigns/",
