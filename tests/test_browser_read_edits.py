@@ -316,6 +316,12 @@ def test_a_warning_is_sent_only_once_the_reader_confirms_it(three, cast, login):
     tab.page.keyboard.press("Enter")
     tab.drawn(2)
     assert len(asked) == 2 and "(AF)" in asked[0] and "(PAC)" in asked[0]
+    # The next ECG can be on screen before the submission's answer is back
+    # (it was fetched ahead): wait for the read itself, not only the page.
+    for _ in range(50):
+        if Decision.objects.filter(reader=cast.reader1).exists():
+            break
+        tab.page.wait_for_timeout(100)
     assert read_of(cast.reader1, first).labels == ["AF", "PAC"]
     assert tab.errors == []
 

@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_a_manager_creates_a_campaign_from_a_sample_with_classes_to_adjudicate(
     browser, console, live_server, cast, shots
 ):
+    factories.default_taxonomy()  # as a fresh site has it (a migration loads it)
     factories.make_exams(30, dataset="code-15")
     factories.make_exams(10, dataset="ptb-xl")
     page = open_page(browser, console, live_server, "manager")
