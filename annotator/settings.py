@@ -348,6 +348,13 @@ SPECTACULAR_SETTINGS = {
 ANNOTATOR_LEASE_MINUTES = env_int("ANNOTATOR_LEASE_MINUTES", 30)
 ANNOTATOR_IMPORT_BATCH = env_int("ANNOTATOR_IMPORT_BATCH", 500)
 ANNOTATOR_EXPORT_BATCH = env_int("ANNOTATOR_EXPORT_BATCH", 5000)
+# Imports from the browser: where uploads wait for their import job, the most
+# one upload may hold, and an optional server folder to import from in place.
+ANNOTATOR_UPLOAD_DIR = Path(
+    os.environ.get("ANNOTATOR_UPLOAD_DIR", DATA_DIR / "uploads")
+).resolve()
+ANNOTATOR_UPLOAD_MAX_MB = env_int("ANNOTATOR_UPLOAD_MAX_MB", 4096)
+ANNOTATOR_IMPORT_ROOT = os.environ.get("ANNOTATOR_IMPORT_ROOT", "")
 ANNOTATOR_MAX_SAMPLES = env_int("ANNOTATOR_MAX_SAMPLES", 24 * 3600 * 1000)
 # A running job with no heartbeat for this long has stalled (its worker died);
 # the sweep re-queues it, at most ANNOTATOR_JOB_MAX_ATTEMPTS runs in all.

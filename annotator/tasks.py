@@ -70,10 +70,18 @@ def run_export_job_task(job_id: int) -> None:
     _run(job_id, jobs.run_export)
 
 
+@shared_task(ignore_result=True, **RETRY)
+def run_import_job_task(job_id: int) -> None:
+    from annotator import import_jobs
+
+    _run(job_id, import_jobs.run_import)
+
+
 # The task that runs each kind of job from its start.
 FIRST_TASK = {
     Job.Kind.AGREEMENT: run_agreement_job_task,
     Job.Kind.EXPORT: run_export_job_task,
+    Job.Kind.IMPORT: run_import_job_task,
 }
 
 

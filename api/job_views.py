@@ -187,7 +187,11 @@ class JobViewSet(
         response = FileResponse(
             default_storage.open(key, "rb"),
             as_attachment=True,
-            filename=f"campaign-{job.campaign_id}-job-{job.pk}-{name}",
+            filename=(
+                f"campaign-{job.campaign_id}-job-{job.pk}-{name}"
+                if job.campaign_id
+                else f"job-{job.pk}-{name}"
+            ),
             content_type=content_type,
         )
         if key == job.output_key and job.output_sha256:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import pages, people, study, views
+from frontend import imports, pages, people, study, views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("adjudicate/<int:pk>/", pages.adjudicate, name="adjudicate"),
     path("campaigns/new/", study.new_campaign, name="new-campaign"),
     path("people/", people.people, name="people"),
+    path("imports/", imports.imports, name="imports"),
     path("set-password/<uidb64>/<token>/", people.set_password, name="set-password"),
     path("set-password/done/", people.set_password_done, name="set-password-done"),
     path("campaigns/<int:pk>/", pages.dashboard, name="dashboard"),

@@ -44,6 +44,7 @@ from annotator.services.jobs import (
     retry_job,
     start_agreement_job,
     start_export_job,
+    start_import_job,
     start_job,
 )
 from annotator.services.labels import clean_labels, clean_quality
@@ -107,6 +108,7 @@ __all__ = [
     "settle_exam",
     "start_agreement_job",
     "start_export_job",
+    "start_import_job",
     "start_job",
     "submit_decision",
 ]

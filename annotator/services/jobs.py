@@ -97,3 +97,29 @@ def start_export_job(
             "pseudonymous": pseudonymous,
         },
     )
+
+
+def start_import_job(
+    *,
+    user: Any,
+    dataset: str,
+    fmt: str = "auto",
+    upload: str | None = None,
+    folder: str | None = None,
+) -> Job:
+    """Queue an import of exams from an upload's folder (its key) or from a
+    folder under the server's import root (its relative path)."""
+    from annotator import uploads
+    from annotator.ingest import FORMATS
+
+    if (upload is None) == (folder is None):
+        raise ValueError("give an upload or a server folder")
+    if fmt != "auto" and fmt not in FORMATS:
+        raise ValueError(f"format must be auto or one of {', '.join(FORMATS)}")
+    if upload is not None:
+        uploads.folder_of(upload)
+    else:
+        uploads.server_folder(folder)
+    params = {"format": fmt, "dataset": dataset}
+    params |= {"upload": upload} if upload is not None else {"folder": folder}
+    return start_job(kind=Job.Kind.IMPORT, campaign=None, user=user, params=params)
