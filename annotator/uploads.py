@@ -75,9 +75,13 @@ def store(files: Iterable[Any], folder: Path, *, max_bytes: int) -> list[str]:
             if total > max_bytes:
                 raise UploadRefused(_too_large(max_bytes))
             target = _unused(folder, name)
-            with target.open("wb") as out:
-                for chunk in upload.chunks(CHUNK):
-                    out.write(chunk)
+            if hasattr(upload, "temporary_file_path"):
+                # Already on disk (Django streamed it there): moved, not copied.
+                shutil.move(upload.temporary_file_path(), target)
+            else:
+                with target.open("wb") as out:
+                    for chunk in upload.chunks(CHUNK):
+                        out.write(chunk)
             if zipfile.is_zipfile(target):
                 members = unpack(target, folder, max_bytes=max_bytes - total)
                 target.unlink()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -173,3 +175,38 @@ def test_a_new_reader_sets_a_password_from_the_link_and_claims_an_exam(
     from annotator.models import Assignment
 
     assert Assignment.objects.filter(reader__username="dr.souza").count() >= 1
+
+
+def test_a_manager_uploads_wfdb_and_hdf5_files_and_sees_the_summary(
+    browser, console, live_server, cast, shots, wfdb_dir, settings, tmp_path
+):
+    from tests.test_ingest_formats import code15_tracings, write_code15
+
+    settings.ANNOTATOR_UPLOAD_DIR = tmp_path / "uploads"
+    hdf5 = write_code15(tmp_path / "exams_part0.hdf5", code15_tracings(3), [7, 8, 9])
+    broken = tmp_path / "broken.hea"
+    broken.write_text("not a header\n")
+    page = open_page(browser, console, live_server, "manager")
+    page.get_by_role("link", name="Imports").click()
+    page.wait_for_url("**/imports/")
+    page.locator("#upload-files").set_input_files(
+        [wfdb_dir / n for n in ("s0010_re.hea", "s0010_re.dat", "s0010_re.xyz")]
+        + [hdf5, broken]
+    )
+    page.locator("#upload-dataset").fill("study-upload")
+    page.get_by_role("button", name="Upload and import").click()
+    expect(page.locator(".message")).to_contain_text("Import job #")
+    summary = page.locator("#import-summary")
+    expect(summary).to_contain_text(
+        "4 imported, 0 skipped (already stored), 1 rejected"
+    )
+    expect(summary.locator("tbody tr")).to_have_count(1)
+    expect(summary.locator("tbody")).to_contain_text("broken.hea")
+    from annotator.models import Exam
+
+    assert Exam.objects.filter(dataset="study-upload").count() == 4
+    with page.expect_download() as download:
+        page.locator("#import-jobs").get_by_text("Rejections (CSV)").click()
+    text = Path(download.value.path()).read_text()
+    assert text.splitlines()[0] == "file,exam_id,reason" and "broken.hea" in text
+    screenshot(page, shots, "imports")

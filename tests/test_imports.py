@@ -193,3 +193,18 @@ def test_an_upload_needs_files_and_a_dataset(cast, upload_dir):
     )
     assert "Name the dataset" in page.content.decode()
     assert not Job.objects.exists()
+
+
+def test_a_large_upload_already_on_disk_is_moved_not_copied(upload_dir):
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    upload = TemporaryUploadedFile("big.dat", "application/octet-stream", 0, None)
+    upload.write(b"\x01" * 3_000_000)
+    upload.flush()
+    upload.size = 3_000_000
+    spooled = Path(upload.temporary_file_path())
+    _key, folder = uploads.new_folder()
+    assert uploads.store([upload], folder, max_bytes=10**8) == ["big.dat"]
+    assert (folder / "big.dat").stat().st_size == 3_000_000
+    assert not spooled.exists()
+    upload.close()  # Django's own clean-up after the move: no error

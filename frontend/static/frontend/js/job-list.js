@@ -36,6 +36,7 @@ function details(job) {
     return `${format}${params.include_unresolved ? ", with unresolved exams" : ""}`;
   }
   if (job.kind === "agreement") return `bootstrap ${params.bootstrap ?? 0}`;
+  if (job.kind === "import") return params.upload ? gettext("uploaded files") : params.folder || "";
   return "";
 }
 
@@ -119,6 +120,7 @@ function outputLinks(job, { charts }) {
     if (charts && job.campaign) links.push(el("a", { href: `/campaigns/${job.campaign}/`, class: "small" }, "Charts"));
     return links;
   }
+  if (job.kind === "import") return [download("", gettext("⤓ Rejections (CSV)"))];
   return [];
 }
 
