@@ -16,6 +16,9 @@ from pathlib import Path
 from annotator import storage, uploads
 from annotator.ingest.importer import ImportSummary, import_exams
 from annotator.jobs import _running
+from annotator.models import Job
+
+READINGS = ("readings", "machine", "reference")  # what a CSV upload can be
 
 
 def run_import(job_id: int) -> None:
@@ -23,6 +26,9 @@ def run_import(job_id: int) -> None:
     if job is None:
         return
     params = job.params
+    if params.get("csv") in READINGS:
+        _run_readings(job)
+        return
     upload = params.get("upload")
     folder = (
         uploads.folder_of(upload) if upload else uploads.server_folder(params["folder"])
@@ -53,6 +59,60 @@ def run_import(job_id: int) -> None:
                 {"file": _shown(r.source, folder), "reason": r.reason}
                 for r in summary.rejected[:100]
             ],
+        },
+        output_key=key,
+    )
+
+
+def _run_readings(job: Job) -> None:
+    """A readings, machine readings or reference CSV into the job's campaign:
+    the command's functions, all or nothing where the command's are."""
+    from annotator.ingest.readings import (
+        ReadingsError,
+        import_readings,
+        import_reference,
+    )
+
+    params = job.params
+    folder = uploads.folder_of(params["upload"])
+    (path,) = [p for p in folder.rglob("*") if p.is_file()]
+    name = job.campaign.name
+    try:
+        if params["csv"] == "reference":
+            done = import_reference(
+                path,
+                campaign_name=name,
+                actor=job.created_by,
+                calibration=bool(params.get("calibration")),
+            )
+            problems: list[str] = []
+            counts = {
+                "imported": done.created + done.changed,
+                "skipped": done.unchanged,
+            }
+        else:
+            done = import_readings(
+                path, campaign_name=name, machine=params["csv"] == "machine"
+            )
+            problems = done.problems
+            counts = {"imported": done.imported, "skipped": done.skipped}
+    except ReadingsError as refused:
+        done, problems, counts = None, [str(refused)], {"imported": 0, "skipped": 0}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["file", "exam_id", "reason"])
+    for problem in problems:
+        writer.writerow([path.name, "", problem])
+    key = f"jobs/{job.pk}/rejections.csv"
+    storage.overwrite(key, out.getvalue().encode())
+    job.succeed(
+        result={
+            **counts,
+            "rejected": len(problems),
+            "rejections": [{"file": path.name, "reason": p} for p in problems[:100]],
+            "summary": done.as_text() if done is not None else problems[0],
         },
         output_key=key,
     )

@@ -63,6 +63,11 @@ def folder_of(key: str) -> Path:
     return upload_root() / key
 
 
+def discard(key: str) -> None:
+    """Remove an upload's folder and what it holds."""
+    shutil.rmtree(folder_of(key), ignore_errors=True)
+
+
 def store(files: Iterable[Any], folder: Path, *, max_bytes: int) -> list[str]:
     """Move uploaded files into ``folder`` (zips unpacked); the stored names.
     All or nothing: a refusal removes the folder."""

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from annotator import services, uploads
 from annotator.ingest import FORMATS
+from annotator.models import Campaign, Job
 from annotator.roles import is_manager
 
 
@@ -40,6 +41,7 @@ def imports(request: HttpRequest) -> HttpResponse:
             "folders": uploads.server_folders(),
             "import_root": bool(uploads.import_root()),
             "max_mb": settings.ANNOTATOR_UPLOAD_MAX_MB,
+            "campaigns": Campaign.objects.order_by("name"),
         },
     )
 
@@ -48,7 +50,9 @@ def _start(request: HttpRequest, limit: int) -> None:
     dataset = (request.POST.get("dataset") or "").strip()
     fmt = request.POST.get("format") or "auto"
     try:
-        if request.POST.get("action") == "folder":
+        if request.POST.get("action") == "csv":
+            job = _start_csv(request, limit)
+        elif request.POST.get("action") == "folder":
             folder = request.POST.get("folder") or ""
             job = services.start_import_job(
                 user=request.user,
@@ -72,4 +76,29 @@ def _start(request: HttpRequest, limit: int) -> None:
         return
     messages.success(
         request, _("Import job #%(id)s started.") % {"id": job.pk}, extra_tags="job"
+    )
+
+
+def _start_csv(request: HttpRequest, limit: int) -> Job:
+    """A readings or reference CSV for one campaign, uploaded and imported."""
+    pk = request.POST.get("campaign", "")
+    campaign = Campaign.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+    if campaign is None:
+        raise uploads.UploadRefused(_("Choose the campaign the file is for."))
+    files = request.FILES.getlist("files")
+    if len(files) != 1:
+        raise uploads.UploadRefused(_("Choose one CSV file."))
+    key, folder = uploads.new_folder()
+    stored = uploads.store(files, folder, max_bytes=limit)
+    if len(stored) != 1 or not stored[0].lower().endswith(".csv"):
+        uploads.discard(key)
+        raise uploads.UploadRefused(
+            _("Readings and reference standards are CSV files.")
+        )
+    return services.start_readings_import_job(
+        user=request.user,
+        campaign=campaign,
+        upload=key,
+        kind=request.POST.get("kind") or "readings",
+        calibration=request.POST.get("calibration") == "on",
     )

@@ -208,3 +208,64 @@ def test_a_large_upload_already_on_disk_is_moved_not_copied(upload_dir):
     assert (folder / "big.dat").stat().st_size == 3_000_000
     assert not spooled.exists()
     upload.close()  # Django's own clean-up after the move: no error
+
+
+def test_readings_and_a_reference_standard_come_in_as_csv_jobs(
+    cast, upload_dir, inline_tasks, django_capture_on_commit_callbacks
+):
+    from annotator.models import CampaignExam, Decision
+    from tests import factories
+
+    campaign = factories.make_campaign(cast, factories.make_exams(3))
+    client = manager_client(cast)
+
+    def post(name: str, text: str, **fields) -> Job:
+        body = {
+            "action": "csv",
+            "campaign": campaign.pk,
+            "files": [SimpleUploadedFile(name, text.encode())],
+            **fields,
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(URL, body, follow=True)
+        return Job.objects.filter(kind="import").latest("id")
+
+    job = post(
+        "reads.csv",
+        "exam_id,reader,labels\nE00000,reader1,SR\nE00000,reader2,AF\nE00001,reader1,XYZ\n",
+        kind="readings",
+    )
+    assert job.status == "succeeded" and job.campaign_id == campaign.pk
+    assert (job.result["imported"], job.result["rejected"]) == (2, 1)
+    assert "XYZ" in job.result["rejections"][0]["reason"]
+    assert Decision.objects.filter(assignment__campaign=campaign).count() == 2
+    job = post(
+        "gold.csv", "exam_id,labels\nE00002,AF\n", kind="reference", calibration="on"
+    )
+    assert job.status == "succeeded" and job.result["imported"] == 1, job.result
+    link = CampaignExam.objects.get(campaign=campaign, exam__exam_id="E00002")
+    assert link.consensus_state == "calibration"
+    # Not a CSV, or no campaign: refused, nothing queued, nothing left behind.
+    before = Job.objects.count()
+    page = client.post(
+        URL,
+        {
+            "action": "csv",
+            "campaign": campaign.pk,
+            "files": [SimpleUploadedFile("x.hea", b"x")],
+        },
+        follow=True,
+    )
+    assert "are CSV files" in page.content.decode()
+    page = client.post(
+        URL,
+        {
+            "action": "csv",
+            "campaign": "nope",
+            "files": [SimpleUploadedFile("a.csv", b"x")],
+        },
+        follow=True,
+    )
+    assert "Choose the campaign" in page.content.decode()
+    assert Job.objects.count() == before
+    assert not any(upload_dir.iterdir())

@@ -46,6 +46,7 @@ from annotator.services.jobs import (
     start_export_job,
     start_import_job,
     start_job,
+    start_readings_import_job,
 )
 from annotator.services.labels import clean_labels, clean_quality
 from annotator.services.machines import machine_account, record_machine_readings
@@ -110,5 +111,6 @@ __all__ = [
     "start_export_job",
     "start_import_job",
     "start_job",
+    "start_readings_import_job",
     "submit_decision",
 ]

@@ -123,3 +123,28 @@ def start_import_job(
     params = {"format": fmt, "dataset": dataset}
     params |= {"upload": upload} if upload is not None else {"folder": folder}
     return start_job(kind=Job.Kind.IMPORT, campaign=None, user=user, params=params)
+
+
+def start_readings_import_job(
+    *,
+    user: Any,
+    campaign: Campaign,
+    upload: str,
+    kind: str,
+    calibration: bool = False,
+) -> Job:
+    """Queue an import of an uploaded CSV into ``campaign``: readers' readings
+    (``kind`` "readings"), a model's ("machine") or the reference standard
+    ("reference", its exams made calibration exams with ``calibration``)."""
+    from annotator import uploads
+    from annotator.import_jobs import READINGS
+
+    if kind not in READINGS:
+        raise ValueError(f"kind must be one of {', '.join(READINGS)}")
+    uploads.folder_of(upload)
+    return start_job(
+        kind=Job.Kind.IMPORT,
+        campaign=campaign,
+        user=user,
+        params={"csv": kind, "upload": upload, "calibration": calibration},
+    )
