@@ -440,6 +440,12 @@ def test_manager_dashboard_computes_agreement_and_charts_kappa_with_intervals(
 
     tiles = page.locator("#summary").inner_text()
     assert f"{report['macro']['fleiss_kappa']:.2f}" in tiles
+    # Each tile says over which classes its macro average is.
+    n = report["macro"]["n_classes"]["fleiss_kappa"]
+    assert f"macro over the {n} classes where it is defined" in tiles
+    averaged = page.locator("#summary .tile-foot").first.get_attribute("title")
+    defined = [c for c, e in report["classes"].items() if e["fleiss_kappa"] is not None]
+    assert averaged == "Averaged over: " + ", ".join(defined)
     assert "reader1 · reader2" in page.locator("#pair-table").inner_text()
     readers = plot_data(page, "reader-chart")
     assert [t["name"] for t in readers] == ["reader1", "reader2", "Undefined"]

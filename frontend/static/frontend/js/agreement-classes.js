@@ -5,7 +5,7 @@
  */
 
 import { UNDEFINED_MARKER, MONO, GRID, classRows, errorBars, esc, fmt, interval, pct, plot } from "./charts.js";
-import { el, gettext } from "./dom.js";
+import { el, gettext, interpolate } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -57,7 +57,10 @@ function drawTiles() {
             // Which classes the macro average is over: those where the statistic is defined.
             title: `${gettext("Averaged over")}: ${averaged(stat).join(", ") || "—"}`,
           },
-          `macro over ${macro.n_classes?.[stat] ?? 0} classes · micro ${fmt(micro[stat])}`,
+          interpolate(gettext("macro over the %(n)s classes where it is defined · micro %(micro)s"), {
+            n: macro.n_classes?.[stat] ?? 0,
+            micro: fmt(micro[stat]),
+          }),
           micro.ci95?.[stat] ? ` (${interval(micro.ci95[stat])})` : "",
         ),
       ),
