@@ -18,15 +18,13 @@ from annotator.ingest.importer import ImportSummary, import_exams
 from annotator.jobs import _running
 from annotator.models import Job
 
-READINGS = ("readings", "machine", "reference")  # what a CSV upload can be
-
 
 def run_import(job_id: int) -> None:
     job = _running(job_id, "created_by")
     if job is None:
         return
     params = job.params
-    if params.get("csv") in READINGS:
+    if params.get("csv") in uploads.CSV_KINDS:
         _run_readings(job)
         return
     upload = params.get("upload")

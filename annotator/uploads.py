@@ -27,6 +27,8 @@ from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
 CHUNK = 1 << 20
+# What an uploaded CSV can hold: readers' readings, a model's, a reference standard.
+CSV_KINDS = ("readings", "machine", "reference")
 
 
 class UploadRefused(ValueError):

@@ -194,7 +194,7 @@ def test_a_manager_uploads_wfdb_and_hdf5_files_and_sees_the_summary(
         + [hdf5, broken]
     )
     page.locator("#upload-dataset").fill("study-upload")
-    page.get_by_role("button", name="Upload and import").click()
+    page.get_by_role("button", name="Upload and import", exact=True).click()
     expect(page.locator(".message")).to_contain_text("Import job #")
     summary = page.locator("#import-summary")
     expect(summary).to_contain_text(

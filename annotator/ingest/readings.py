@@ -22,8 +22,17 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotator import services
 from annotator.models import Campaign, Exam, Role, TaxonomyVersion
+
+# The service modules themselves, not the package: the package imports the
+# job queue, whose import job imports this module.
+from annotator.services.campaigns import add_readers, create_campaign
+from annotator.services.checks import set_calibration_exams
+from annotator.services.decisions import record_reading
+from annotator.services.errors import WorkflowError
+from annotator.services.labels import clean_labels
+from annotator.services.machines import machine_account, record_machine_readings
+from annotator.services.reference import set_reference_labels
 from annotator.taxonomy import load_default_taxonomy
 
 META_COLUMNS = {"exam_id", "reader", "labels", "dataset", "quality", "comment"}
@@ -116,7 +125,7 @@ def import_readings(
             exams[r["exam_id"]].pk for r in rows if r.get("exam_id") in exams
         )
         readers = _readers({r["reader"] for r in rows if r.get("reader")}, summary)
-        campaign = services.create_campaign(
+        campaign = create_campaign(
             name=campaign_name,
             taxonomy=taxonomy,
             exams=sorted(
@@ -131,8 +140,8 @@ def import_readings(
         readers = _readers({r["reader"] for r in rows if r.get("reader")}, summary)
         # The campaign's rules apply (an adjudicator cannot become a reader).
         try:
-            services.add_readers(campaign=campaign, readers=list(readers.values()))
-        except services.WorkflowError as exc:
+            add_readers(campaign=campaign, readers=list(readers.values()))
+        except WorkflowError as exc:
             raise ReadingsError(f"{path.name}: {exc}") from exc
 
     for number, row in enumerate(rows, start=2):
@@ -149,7 +158,7 @@ def import_readings(
         try:
             labels = _row_labels(row, code_columns)
             with transaction.atomic():
-                decision = services.record_reading(
+                decision = record_reading(
                     campaign=campaign,
                     exam=exam,
                     reader=reader,
@@ -157,7 +166,7 @@ def import_readings(
                     quality=_split(row.get("quality")),
                     comment=row.get("comment") or "",
                 )
-        except (services.WorkflowError, ValueError) as exc:
+        except (WorkflowError, ValueError) as exc:
             summary.problems.append(f"{where} (exam {exam.exam_id}): {exc}")
             continue
         if decision is None:
@@ -196,26 +205,26 @@ def _import_machine_readings(
         if name not in machines and name not in summary.refused_readers:
             try:
                 existed = get_user_model().objects.filter(username=name).exists()
-                machines[name] = services.machine_account(name)
+                machines[name] = machine_account(name)
                 if not existed:
                     summary.new_readers.append(name)
-            except services.WorkflowError as exc:
+            except WorkflowError as exc:
                 summary.refused_readers[name] = str(exc)
                 summary.problems.append(f"reader {name!r} refused: {exc}")
         if name in summary.refused_readers:
             continue
         try:
-            labels = services.clean_labels(campaign, _row_labels(row, code_columns))
-        except (services.WorkflowError, ValueError) as exc:
+            labels = clean_labels(campaign, _row_labels(row, code_columns))
+        except (WorkflowError, ValueError) as exc:
             summary.problems.append(f"row {number} (exam {exam.exam_id}): {exc}")
             continue
         by_machine.setdefault(name, []).append((exam, labels))
     for name, readings in by_machine.items():
         try:
-            done = services.record_machine_readings(
+            done = record_machine_readings(
                 campaign=campaign, machine=machines[name], labels=readings
             )
-        except services.WorkflowError as exc:
+        except WorkflowError as exc:
             summary.problems.append(f"reader {name!r}: {exc}; none of its rows stored")
             continue
         summary.imported += done.created + done.changed
@@ -294,8 +303,8 @@ def import_reference(
             continue
         seen[exam.exam_id] = number
         try:
-            codes = services.clean_labels(campaign, _row_labels(row, code_columns))
-        except (services.WorkflowError, ValueError) as exc:
+            codes = clean_labels(campaign, _row_labels(row, code_columns))
+        except (WorkflowError, ValueError) as exc:
             problems.append(f"row {number} (exam {exam.exam_id}): {exc}")
             continue
         labels.append((exam, codes))
@@ -306,7 +315,7 @@ def import_reference(
             f"{path.name}: nothing imported, {len(problems)} problems: {shown}{more}"
         )
     with transaction.atomic():
-        done = services.set_reference_labels(
+        done = set_reference_labels(
             campaign=campaign, actor=actor, labels=labels, source="import"
         )
         result = ReferenceImport(
@@ -314,10 +323,10 @@ def import_reference(
         )
         if calibration:
             try:
-                marked = services.set_calibration_exams(
+                marked = set_calibration_exams(
                     campaign=campaign, exams=[exam for exam, _codes in labels]
                 )
-            except services.WorkflowError as exc:
+            except WorkflowError as exc:
                 raise ReadingsError(f"{path.name}: nothing imported: {exc}") from None
             result.calibration = marked.marked
     return result

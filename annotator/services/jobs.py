@@ -137,10 +137,9 @@ def start_readings_import_job(
     (``kind`` "readings"), a model's ("machine") or the reference standard
     ("reference", its exams made calibration exams with ``calibration``)."""
     from annotator import uploads
-    from annotator.import_jobs import READINGS
 
-    if kind not in READINGS:
-        raise ValueError(f"kind must be one of {', '.join(READINGS)}")
+    if kind not in uploads.CSV_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(uploads.CSV_KINDS)}")
     uploads.folder_of(upload)
     return start_job(
         kind=Job.Kind.IMPORT,
