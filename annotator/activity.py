@@ -32,12 +32,8 @@ def reader_activity(
     """One row per reader of the campaign, by username."""
     now = now or timezone.now()
     claims = Assignment.objects.filter(campaign=campaign)
-    open_claims = dict(
-        claims.filter(status=Assignment.Status.CLAIMED)
-        .values("reader_id")
-        .annotate(n=Count("pk"))
-        .values_list("reader_id", "n")
-        .order_by()
+    open_claims = _by_reader(
+        claims.filter(status=Assignment.Status.CLAIMED), Count("pk")
     )
     reading = set(
         claims.filter(status=Assignment.Status.CLAIMED, lease_expires_at__gt=now)
@@ -45,19 +41,11 @@ def reader_activity(
         .distinct()
         .order_by()
     )
-    last_read = dict(
-        claims.filter(status=Assignment.Status.SUBMITTED)
-        .values("reader_id")
-        .annotate(at=Max("submitted_at"))
-        .values_list("reader_id", "at")
-        .order_by()
+    last_read = _by_reader(
+        claims.filter(status=Assignment.Status.SUBMITTED), Max("submitted_at")
     )
-    fast = dict(
-        Decision.objects.filter(assignment__campaign=campaign, fast=True)
-        .values("reader_id")
-        .annotate(n=Count("pk"))
-        .values_list("reader_id", "n")
-        .order_by()
+    fast = _by_reader(
+        Decision.objects.filter(assignment__campaign=campaign, fast=True), Count("pk")
     )
     rows = []
     members = CampaignReader.objects.filter(campaign=campaign).select_related("user")
@@ -87,6 +75,16 @@ def reader_activity(
             }
         )
     return rows
+
+
+def _by_reader(rows: Any, aggregate: Any) -> dict[Any, Any]:
+    """Reader id → ``aggregate`` over their ``rows`` (one GROUP BY)."""
+    return dict(
+        rows.values("reader_id")
+        .annotate(value=aggregate)
+        .values_list("reader_id", "value")
+        .order_by()
+    )
 
 
 def readers_reading(campaign: Campaign, *, now: dt.datetime | None = None) -> int:

@@ -13,6 +13,7 @@ from django.utils.translation import ngettext
 
 from annotator.models import Campaign, Exam, TaxonomyVersion
 from annotator.roles import Role
+from annotator.services.campaigns import OPTIONS
 
 MAX_ID_FILE = 10 * 1024 * 1024  # bytes of an uploaded exam-id list
 MAX_LISTED = 10  # unknown ids named in a message
@@ -277,32 +278,18 @@ class NewCampaignForm(forms.Form):
         return {"n": sum(self._by_dataset.values()), "by_dataset": self._by_dataset}
 
     def options(self) -> dict[str, Any]:
-        """The campaign service's arguments from the cleaned form."""
+        """The campaign service's arguments from the cleaned form: its options
+        (``services.campaigns.OPTIONS``) that the form asks for, and whether
+        the campaign opens now or starts as a draft."""
         data = self.cleaned_data
-        names = (
-            "description",
-            "show_machine_statements",
-            "show_machine_measurements",
-            "show_acquisition_date",
-            "show_machine_readings",
-            "adjudication_policy",
-            "adjudication_codes",
-            "majority_vote",
-            "lease_minutes",
-            "min_read_ms",
-            "calibration_every",
-            "reread_every",
-        )
         return {
             "name": data["name"],
-            "taxonomy": data["taxonomy"],
             "readers": list(data["readers"]),
             "adjudicators": list(data["adjudicators"]),
-            "readers_per_exam": data["readers_per_exam"],
+            **{name: data[name] for name in OPTIONS if name in self.fields},
             "status": Campaign.Status.OPEN
             if data["open_now"]
             else Campaign.Status.DRAFT,
-            **{name: data[name] for name in names},
         }
 
 

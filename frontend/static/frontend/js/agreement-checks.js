@@ -5,7 +5,7 @@
  * exams (test–retest kappa). All with 95% intervals when the report has them.
  */
 
-import { classRows, errorBars, fmt, GRID, interval, MONO, plot } from "./charts.js";
+import { classRows, errorBars, GRID, MONO, plot, statCell } from "./charts.js";
 import { el, gettext, interpolate } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
@@ -22,19 +22,6 @@ export function showReaderChecks(report, names) {
   drawRetest();
 }
 
-function cell(entry, stat, digits = 3) {
-  const value = entry?.[stat];
-  if (value === null || value === undefined) {
-    return el("td", { class: "num undefined", title: entry?.undefined?.[stat] || "" }, "—");
-  }
-  const ci = entry.ci95?.[stat];
-  return el(
-    "td",
-    { class: "num", title: ci ? interpolate("95% CI %(ci)s", { ci: interval(ci) }) : "" },
-    fmt(value, digits),
-    ci ? el("span", { class: "ci" }, ` ${interval(ci)}`) : "",
-  );
-}
 
 function table(id, caption, head, rows) {
   $(id).replaceChildren(
@@ -79,10 +66,10 @@ function drawCalibration() {
         {},
         el("th", { scope: "row" }, reader),
         el("td", { class: "num" }, String(mine.n_reads)),
-        cell(mine.micro, stat),
+        statCell(mine.micro, stat),
         weeks.map((w) =>
           mine.periods[w]
-            ? cell(mine.periods[w], stat, 2)
+            ? statCell(mine.periods[w], stat, 2)
             : el("td", { class: "num muted", title: gettext("No calibration read this week") }, "·"),
         ),
       );
@@ -152,8 +139,8 @@ function drawRetest() {
         {},
         el("th", { scope: "row" }, reader),
         el("td", { class: "num" }, String(mine.n_exams)),
-        cell(mine.macro, "kappa"),
-        codes.map((c) => cell(mine.classes[c.code], "kappa", 2)),
+        statCell(mine.macro, "kappa"),
+        codes.map((c) => statCell(mine.classes[c.code], "kappa", 2)),
       );
     }),
   );

@@ -4,7 +4,7 @@
  * intervals, for the most prevalent classes, and their macro average.
  */
 
-import { classRows, fmt, interval, readerLabel } from "./charts.js";
+import { classRows, readerLabel, statCell } from "./charts.js";
 import { el, gettext, interpolate } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
@@ -41,19 +41,6 @@ export function showReferenceScores(report, names) {
   drawTable();
 }
 
-function cell(entry, stat) {
-  const value = entry?.[stat];
-  if (value === null || value === undefined) {
-    return el("td", { class: "num undefined", title: entry?.undefined?.[stat] || "" }, "—");
-  }
-  const ci = entry.ci95?.[stat];
-  return el(
-    "td",
-    { class: "num", title: ci ? interpolate("95% CI %(ci)s", { ci: interval(ci) }) : "" },
-    fmt(value, 3),
-    ci ? el("span", { class: "ci" }, ` ${interval(ci)}`) : "",
-  );
-}
 
 function drawTable() {
   const reference = shown.report.reference;
@@ -78,8 +65,8 @@ function drawTable() {
         "tr",
         {},
         el("th", { scope: "row" }, readerLabel(shown.report, reader)),
-        shown.top.map((c) => cell(reference.readers[reader][c.code], stat)),
-        cell(reference.macro[reader], stat),
+        shown.top.map((c) => statCell(reference.readers[reader][c.code], stat)),
+        statCell(reference.macro[reader], stat),
       ),
     ),
   );

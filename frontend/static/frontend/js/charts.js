@@ -3,7 +3,7 @@
  * of a chart, and the order in which a report's classes are shown.
  */
 
-import { gettext, plotlyReady } from "./dom.js";
+import { el, gettext, interpolate, plotlyReady } from "./dom.js";
 
 const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif', size: 12, color: "#1d232b" };
 export const MONO = { family: "ui-monospace, SFMono-Regular, Menlo, monospace", size: 11 };
@@ -63,4 +63,20 @@ export function classRows(report, names) {
   return Object.entries(report.classes)
     .map(([code, c], i) => ({ code, i, name: names.get(code) || code, ...c }))
     .sort((a, b) => b.prevalence - a.prevalence || b.n_positive_reads - a.n_positive_reads || a.i - b.i);
+}
+
+/** A table cell with `entry[stat]` and its 95% interval (`entry.ci95`), or a dash
+ * titled with the reason it is undefined (`entry.undefined`). */
+export function statCell(entry, stat, digits = 3) {
+  const value = entry?.[stat];
+  if (value === null || value === undefined) {
+    return el("td", { class: "num undefined", title: entry?.undefined?.[stat] || "" }, "—");
+  }
+  const ci = entry.ci95?.[stat];
+  return el(
+    "td",
+    { class: "num", title: ci ? interpolate("95% CI %(ci)s", { ci: interval(ci) }) : "" },
+    fmt(value, digits),
+    ci ? el("span", { class: "ci" }, ` ${interval(ci)}`) : "",
+  );
 }
