@@ -217,14 +217,7 @@ def seed(n_exams: int, seed_value: int) -> dict[str, int]:
         )
         next_id += 2 * size
         print(f"  campaign {name}: {size:,} exams", flush=True)
-    with connection.cursor() as cursor:
-        for table in ("annotator_assignment", "annotator_decision"):
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                f"(SELECT max(id) FROM {table}))"
-            )
-        cursor.execute("VACUUM ANALYZE")
-        cursor.execute("CHECKPOINT")
+    common.settle_after_copy()
     return sizes
 
 

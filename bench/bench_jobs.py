@@ -301,6 +301,22 @@ def copy_rows(table: str, columns: str, lines: Iterator[str]) -> None:
                 copy.write("\n".join(batch) + "\n")
 
 
+def settle_after_copy() -> None:
+    """After rows copied with explicit ids: the id sequences moved past them,
+    then hint bits and statistics now and dirty pages flushed, so the measured
+    runs read a settled database rather than finish the load's work."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("annotator_assignment", "annotator_decision"):
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                f"(SELECT max(id) FROM {table}))"
+            )
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
+
+
 def exam_lines(n: int) -> Iterator[str]:
     """COPY lines of synthetic exams; no field needs escaping."""
     leads = json.dumps(LEADS)
@@ -455,16 +471,7 @@ def seed(n_exams: int, seed_value: int) -> Seeded:
         ),
     )
     print(f"  reference copied at {time.perf_counter() - started:.1f} s", flush=True)
-    with connection.cursor() as cursor:
-        for table in ("annotator_assignment", "annotator_decision"):
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                f"(SELECT max(id) FROM {table}))"
-            )
-        # Hint bits and statistics now, and dirty pages flushed: the measured
-        # runs should read a settled database, not finish the load's work.
-        cursor.execute("VACUUM ANALYZE")
-        cursor.execute("CHECKPOINT")
+    settle_after_copy()
     states = Counter(data.state.tolist())
     return Seeded(
         campaign.pk,

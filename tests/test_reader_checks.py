@@ -333,14 +333,7 @@ def test_a_check_read_stays_editable_and_an_expired_check_claim_frees_no_slot(ca
         if claim.kind == Kind.CALIBRATION:
             pending = claim
             break
-        services.submit_decision(
-            assignment=claim,
-            reader=cast.reader2,
-            labels=["SR"],
-            quality=[],
-            comment="",
-            duration_ms=3000,
-        )
+        services.submit_decision(assignment=claim, reader=cast.reader2, labels=["SR"])
     assert pending is not None
     services.expire_leases(campaign=campaign, now=later + dt.timedelta(days=1))
     link = CampaignExam.objects.get(campaign=campaign, exam_id=pending.exam_id)
@@ -348,14 +341,7 @@ def test_a_check_read_stays_editable_and_an_expired_check_claim_frees_no_slot(ca
     pending.refresh_from_db()
     assert pending.status == Assignment.Status.EXPIRED
     # The late read of it is kept all the same.
-    services.submit_decision(
-        assignment=pending,
-        reader=cast.reader2,
-        labels=["AF"],
-        quality=[],
-        comment="",
-        duration_ms=3000,
-    )
+    services.submit_decision(assignment=pending, reader=cast.reader2, labels=["AF"])
     assert Decision.objects.filter(assignment=pending).exists()
 
 

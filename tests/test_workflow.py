@@ -365,6 +365,12 @@ def test_campaign_needs_enough_readers_for_its_overlap(cast, taxonomy):
 # --- Concurrency ----------------------------------------------------------------
 
 
+def racers(cast, n: int) -> list:
+    """Readers 1 and 2 and ``n - 2`` more."""
+    extra = [factories.make_user(f"racer{i}", "reader") for i in range(n - 2)]
+    return [cast.reader1, cast.reader2, *extra]
+
+
 def race(campaign, readers, *, rounds: int = 1000) -> Counter:
     """Every reader claims and submits in its own thread/connection until done."""
     errors: list[BaseException] = []
@@ -399,9 +405,7 @@ def race(campaign, readers, *, rounds: int = 1000) -> Counter:
 @pytest.mark.django_db(transaction=True)
 def test_eight_readers_racing_over_200_exams_give_each_exactly_two_reads():
     cast = factories.make_cast()
-    readers = [cast.reader1, cast.reader2] + [
-        factories.make_user(f"racer{i}", "reader") for i in range(6)
-    ]
+    readers = racers(cast, 8)
     exams = factories.make_exams(200)
     campaign = factories.make_campaign(cast, exams, name="Race")
     campaign.readers.set(readers)
@@ -419,9 +423,7 @@ def test_eight_readers_racing_over_200_exams_give_each_exactly_two_reads():
 @pytest.mark.django_db(transaction=True)
 def test_readers_racing_with_calibration_exams_and_rereads_keep_every_count():
     cast = factories.make_cast()
-    readers = [cast.reader1, cast.reader2] + [
-        factories.make_user(f"racer{i}", "reader") for i in range(4)
-    ]
+    readers = racers(cast, 6)
     exams = factories.make_exams(126)
     campaign = factories.make_campaign(
         cast, exams, name="Race", calibration_every=5, reread_every=6
